@@ -1,0 +1,23 @@
+// The `lopa` subcommands. Each takes the arguments after its name and returns the exit status;
+// errors are thrown as lopa::Error and reported once by main().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lopa::app {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  int (*run)(const Args& args);
+  const char* summary;
+};
+
+// Defined in main.cpp: every command, in the order `lopa --help` lists them.
+const std::vector<Command>& commands();
+
+// One declaration per command, defined in apps/cmd_<name>.cpp.
+
+}  // namespace lopa::app

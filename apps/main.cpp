@@ -1,0 +1,43 @@
+// lopa: Low-Rank Prompt Adaptation and its baselines on frozen foundation models.
+// Dispatches to one subcommand; every error surfaces here as a single line and a non-zero exit.
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "apps/commands.h"
+#include "runtime/error.h"
+
+namespace lopa::app {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
+  };
+  return table;
+}
+
+}  // namespace lopa::app
+
+static void print_usage() {
+  std::cout << "usage: lopa COMMAND [OPTIONS]   (lopa COMMAND --help for its options)\n\ncommands:\n";
+  for (const auto& c : lopa::app::commands()) std::cout << "  " << c.name << std::string(14 - std::strlen(c.name), ' ') << c.summary << "\n";
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  for (const auto& c : lopa::app::commands()) {
+    if (name != c.name) continue;
+    try {
+      return c.run(lopa::app::Args(argv + 2, argv + argc));
+    } catch (const std::exception& e) {
+      std::cerr << "lopa " << name << ": error: " << e.what() << std::endl;
+      return 1;
+    }
+  }
+  std::cerr << "lopa: unknown command '" << name << "' (lopa --help lists them)" << std::endl;
+  return 2;
+}
