@@ -19,5 +19,6 @@ struct Command {
 const std::vector<Command>& commands();
 
 // One declaration per command, defined in apps/cmd_<name>.cpp.
+int cmd_report(const Args& args);
 
 }  // namespace lopa::app

@@ -12,6 +12,7 @@ namespace lopa::app {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
+      {"report", cmd_report, "aggregate run logs under a root into tables (md, csv, latex) and plots"},
   };
   return table;
 }

@@ -1,0 +1,46 @@
+// lopa report: aggregates every run log under --root into a table (mean ± std over seeds), a LoPA
+// comparison summary and the list of runs left out; optionally draws the figures (--plot).
+#include <iostream>
+
+#include "apps/commands.h"
+#include "apps/options.h"
+#include "results/plot.h"
+#include "results/report.h"
+#include "runtime/error.h"
+
+namespace lopa::app {
+
+int cmd_report(const Args& args) {
+  po::options_description desc("report");
+  desc.add_options()
+      ("root", po::value<std::string>()->required(), "directory searched recursively for metrics.h5 run logs")
+      ("format", po::value<std::string>()->default_value("md"), "md | csv | latex")
+      ("metric", po::value<std::string>()->default_value(""),
+       "eval metric to tabulate (default: per task, accuracy; f1 for mrpc/qqp; pass_at_1 for mbpp/cruxeval)")
+      ("select", po::value<std::string>()->default_value("best"), "best (best dev evaluation of each run) | last")
+      ("plot", po::value<std::string>()->default_value(""), "also draw the figures into FILE (.svg or .png; gnuplot)");
+  auto parsed = parse_options("report", "--root DIR [--format md|csv|latex] [--metric NAME] [--select best|last] [--plot FILE]",
+                              desc, args);
+  if (parsed.help) return 0;
+  const auto& vm = parsed.vm;
+  const std::string format = vm["format"].as<std::string>();
+  LOPA_CHECK(format == "md" || format == "csv" || format == "latex", "--format ", format, ": expected md, csv or latex");
+
+  results::ReportOptions opts;
+  opts.metric = vm["metric"].as<std::string>();
+  opts.select = vm["select"].as<std::string>();
+  const std::string plot = vm["plot"].as<std::string>();
+  opts.with_train = !plot.empty();
+  const results::Report rep = results::build_report(vm["root"].as<std::string>(), opts);
+
+  std::cout << results::format_report(rep, format);
+  // CSV stays a pure table on stdout; the summary and the runs left out go to stderr, never dropped.
+  if (format == "csv") std::cerr << results::format_report_notes(rep);
+  if (!plot.empty()) {
+    results::render_plots(rep, plot);
+    std::cerr << "lopa report: wrote " << plot << "\n";
+  }
+  return 0;
+}
+
+}  // namespace lopa::app

@@ -1,0 +1,586 @@
+// build_report: metrics.h5 files -> seed groups -> (row, model, task) cells -> table and comparisons.
+#include "results/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "results/run_log_reader.h"
+#include "runtime/error.h"
+
+namespace lopa::results {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Config keys that do not make two runs different experiments: the seed and where outputs go.
+const std::set<std::string> kIgnoredKeys = {"seed", "out", "output", "out-dir", "run-dir", "root", "config"};
+
+// Paper order first, anything else after in name order.
+const std::vector<std::string> kMethodOrder = {"fft", "lora", "prefix", "pt", "idpg", "lopa"};
+const std::vector<std::string> kTaskOrder = {"sst2", "rte",  "mrpc",       "qnli",      "qqp",
+                                             "mnli", "mbpp", "cruxeval-i", "cruxeval-o"};
+
+int order_of(const std::vector<std::string>& order, const std::string& x) {
+  auto it = std::find(order.begin(), order.end(), x);
+  return it == order.end() ? static_cast<int>(order.size()) : static_cast<int>(it - order.begin());
+}
+
+std::string primary_metric(const std::string& task) {
+  if (task == "mrpc" || task == "qqp") return "f1";
+  if (task == "mbpp" || task.rfind("cruxeval", 0) == 0) return "pass_at_1";
+  return "accuracy";
+}
+
+bool is_fraction_metric(const std::string& metric) {
+  return metric == "accuracy" || metric == "f1" || metric.rfind("pass_at_", 0) == 0 || metric == "exact_match";
+}
+
+bool lower_is_better_metric(const std::string& metric) {
+  return metric.find("loss") != std::string::npos || metric == "perplexity";
+}
+
+bool uses_m(const std::string& method) {
+  return method == "lopa" || method == "pt" || method == "idpg" || method == "prefix";
+}
+bool uses_r(const std::string& method) { return method == "lopa" || method == "lora"; }
+bool known_method(const std::string& method) { return order_of(kMethodOrder, method) < (int)kMethodOrder.size(); }
+
+std::string json_value_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+std::string config_value(const json& config, const std::string& key) {
+  auto it = config.find(key);
+  return it == config.end() ? "" : json_value_text(*it);
+}
+
+std::string model_display_name(const std::string& model) {
+  std::string s = model;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  const auto slash = s.find_last_of('/');
+  return slash == std::string::npos ? s : s.substr(slash + 1);
+}
+
+// Numeric order for m and r values ("5" < "10"), text order otherwise.
+bool value_less(const std::string& a, const std::string& b) {
+  char* ea = nullptr;
+  char* eb = nullptr;
+  const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
+  const bool na = !a.empty() && *ea == 0, nb = !b.empty() && *eb == 0;
+  if (na && nb && x != y) return x < y;
+  if (na != nb) return na;
+  return a < b;
+}
+
+// The selected value of one run: best (max, or min for a loss) or last non-NaN evaluation.
+bool select_value(const std::vector<double>& series, const std::string& select, bool lower_better, double* out) {
+  bool found = false;
+  for (double v : series) {
+    if (std::isnan(v)) continue;
+    if (!found || select == "last" || (lower_better ? v < *out : v > *out)) *out = v;
+    found = true;
+  }
+  return found;
+}
+
+struct UsableRun {
+  RunData data;
+  std::string method, task, model, m, r, group_key, row_key;
+  json config_for_key;  // config minus ignored keys
+  double value = 0;
+};
+
+struct Group {
+  std::vector<const UsableRun*> runs;
+  double mean = 0, std = 0;
+};
+
+void mean_std(const std::vector<double>& v, double* mean, double* sd) {
+  double s = 0;
+  for (double x : v) s += x;
+  *mean = s / v.size();
+  if (v.size() < 2) {
+    *sd = std::nan("");
+    return;
+  }
+  double ss = 0;
+  for (double x : v) ss += (x - *mean) * (x - *mean);
+  *sd = std::sqrt(ss / (v.size() - 1));
+}
+
+// Mean training loss over the runs at the steps all of them share as a common prefix.
+void mean_loss_curve(const std::vector<const UsableRun*>& runs, Cell* cell) {
+  size_t len = SIZE_MAX;
+  for (const auto* r : runs) len = std::min(len, r->data.train.step.size());
+  if (runs.empty() || len == 0 || len == SIZE_MAX) return;
+  const auto& ref = runs[0]->data.train.step;
+  for (const auto* r : runs)
+    if (!std::equal(ref.begin(), ref.begin() + len, r->data.train.step.begin())) {
+      cell->loss_step = ref;  // seeds logged different steps: show the first seed's curve
+      cell->loss_mean = runs[0]->data.train.loss;
+      return;
+    }
+  cell->loss_step.assign(ref.begin(), ref.begin() + len);
+  cell->loss_mean.assign(len, 0.0);
+  for (const auto* r : runs)
+    for (size_t i = 0; i < len; ++i) cell->loss_mean[i] += r->data.train.loss[i] / runs.size();
+}
+
+std::string human_count(int64_t n) {
+  char buf[32];
+  if (n < 1000) std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(n));
+  else if (n < 1000000) std::snprintf(buf, sizeof(buf), "%.1fK", n / 1e3);
+  else if (n < 1000000000) std::snprintf(buf, sizeof(buf), "%.2fM", n / 1e6);
+  else std::snprintf(buf, sizeof(buf), "%.2fB", n / 1e9);
+  return buf;
+}
+
+}  // namespace
+
+std::string method_display_name(const std::string& method) {
+  static const std::map<std::string, std::string> names = {{"lopa", "LoPA"}, {"pt", "PT"},   {"idpg", "IDPG"},
+                                                           {"lora", "LoRA"}, {"fft", "FFT"}, {"prefix", "Prefix"}};
+  auto it = names.find(method);
+  return it == names.end() ? method : it->second;
+}
+
+std::string method_server_adapter(const std::string& method) {
+  if (method == "lora" || method == "fft" || method == "prefix") return "yes";
+  if (method == "pt" || method == "idpg" || method == "lopa") return "no";
+  return "?";
+}
+
+const Cell* Report::cell(int row, int col) const {
+  for (const auto& c : cells)
+    if (c.row == row && c.col == col) return &c;
+  return nullptr;
+}
+
+Report build_report(const std::string& root, const ReportOptions& options) {
+  LOPA_CHECK(fs::is_directory(root), root, ": not a directory (--root)");
+  LOPA_CHECK(options.select == "best" || options.select == "last", "--select ", options.select,
+             ": expected best or last");
+  Report rep;
+  rep.root = root;
+  rep.select = options.select;
+
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+       it != end; it.increment(ec)) {
+    if (ec) break;
+    if (it->path().filename() == "metrics.h5") paths.push_back(it->path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  rep.runs_found = static_cast<int>(paths.size());
+  auto rel = [&](const std::string& p) { return fs::path(p).lexically_relative(root).string(); };
+
+  // 1. Read; keep completed runs with identity attributes.
+  std::vector<UsableRun> runs;
+  runs.reserve(paths.size());
+  for (const auto& p : paths) {
+    UsableRun u;
+    try {
+      u.data = RunLogReader::read(p, options.with_train);
+    } catch (const std::exception& e) {
+      rep.excluded.push_back({rel(p), "unreadable", e.what()});
+      continue;
+    }
+    const std::string status = u.data.attr_string("status", "?");
+    if (status != "completed") {
+      const std::string err = u.data.attr_string("error");
+      rep.excluded.push_back({rel(p), status, status == "running" ? "not finished (or killed)" : err.empty() ? "no error text" : err});
+      continue;
+    }
+    u.method = u.data.attr_string("method");
+    u.task = u.data.attr_string("task");
+    u.model = model_display_name(u.data.attr_string("model"));
+    if (u.method.empty() || u.task.empty() || u.model.empty()) {
+      rep.excluded.push_back({rel(p), status, "empty method, task or model attribute"});
+      continue;
+    }
+    runs.push_back(std::move(u));
+  }
+
+  // 2. The metric of each task's column.
+  std::map<std::string, std::string> task_metric;
+  for (const auto& u : runs) {
+    if (task_metric.count(u.task)) continue;
+    if (!options.metric.empty()) {
+      task_metric[u.task] = options.metric;
+      continue;
+    }
+    std::vector<std::string> prefs = {primary_metric(u.task), "accuracy", "f1", "pass_at_1", "loss"};
+    for (const auto& want : prefs) {
+      bool any = std::any_of(runs.begin(), runs.end(), [&](const UsableRun& o) {
+        return o.task == u.task && o.data.eval.metrics.count(want);
+      });
+      if (any) {
+        task_metric[u.task] = want;
+        break;
+      }
+    }
+    if (!task_metric.count(u.task)) task_metric[u.task] = primary_metric(u.task);
+  }
+  std::set<bool> directions;
+  for (const auto& [t, m] : task_metric) directions.insert(lower_is_better_metric(m));
+  rep.lower_is_better = directions.count(true) && !directions.count(false);
+
+  // 3. Selected value, group key (config minus seed/outputs) and row key (method, m, r).
+  std::vector<UsableRun*> used;
+  for (auto& u : runs) {
+    const std::string& metric = task_metric[u.task];
+    auto it = u.data.eval.metrics.find(metric);
+    if (it == u.data.eval.metrics.end() ||
+        !select_value(it->second, options.select, lower_is_better_metric(metric), &u.value)) {
+      rep.excluded.push_back({rel(u.data.path), "completed", "no evaluation of metric '" + metric + "'"});
+      continue;
+    }
+    const json config = u.data.config();
+    u.config_for_key = json::object();
+    for (auto& [k, v] : config.items())
+      if (!kIgnoredKeys.count(k)) u.config_for_key[k] = v;
+    if (uses_m(u.method) || !known_method(u.method)) u.m = config_value(config, "num-virtual-tokens");
+    if (uses_r(u.method) || !known_method(u.method)) u.r = config_value(config, "rank");
+    u.group_key = u.config_for_key.dump() + "|" + u.method + "|" + u.task + "|" + u.model;
+    u.row_key = u.method + "|" + u.m + "|" + u.r;
+    used.push_back(&u);
+  }
+  rep.runs_used = static_cast<int>(used.size());
+
+  std::map<std::string, Group> groups;
+  for (const auto* u : used) groups[u->group_key].runs.push_back(u);
+  for (auto& [k, g] : groups) {
+    std::vector<double> v;
+    for (const auto* u : g.runs) v.push_back(u->value);
+    mean_std(v, &g.mean, &g.std);
+  }
+
+  // 4. Rows and columns, in paper order.
+  std::map<std::string, Row> row_by_key;
+  std::set<std::pair<std::string, std::string>> col_keys;  // (model, task)
+  for (const auto* u : used) {
+    Row& row = row_by_key[u->row_key];
+    row.method = u->method;
+    row.m = u->m;
+    row.r = u->r;
+    row.server_adapter = method_server_adapter(u->method);
+    row.trainable_params.emplace(u->model, u->data.attr_int("trainable_params"));
+    col_keys.insert({u->model, u->task});
+  }
+  for (auto& [k, row] : row_by_key) {
+    row.label = method_display_name(row.method);
+    std::string hp;
+    if (!row.m.empty()) hp += "m=" + row.m;
+    if (!row.r.empty()) hp += (hp.empty() ? "" : ", ") + std::string("r=") + row.r;
+    if (!hp.empty()) row.label += " (" + hp + ")";
+    rep.rows.push_back(row);
+  }
+  std::sort(rep.rows.begin(), rep.rows.end(), [](const Row& a, const Row& b) {
+    const int oa = order_of(kMethodOrder, a.method), ob = order_of(kMethodOrder, b.method);
+    if (oa != ob) return oa < ob;
+    if (a.method != b.method) return a.method < b.method;
+    if (a.m != b.m) return value_less(a.m, b.m);
+    return value_less(a.r, b.r);
+  });
+  for (const auto& [model, task] : col_keys) rep.cols.push_back({model, task, task_metric[task]});
+  std::sort(rep.cols.begin(), rep.cols.end(), [](const Column& a, const Column& b) {
+    if (a.model != b.model) return a.model < b.model;
+    const int oa = order_of(kTaskOrder, a.task), ob = order_of(kTaskOrder, b.task);
+    return oa != ob ? oa < ob : a.task < b.task;
+  });
+  auto row_index = [&](const std::string& method, const std::string& m, const std::string& r) {
+    for (size_t i = 0; i < rep.rows.size(); ++i)
+      if (rep.rows[i].method == method && rep.rows[i].m == m && rep.rows[i].r == r) return static_cast<int>(i);
+    return -1;
+  };
+  auto col_index = [&](const std::string& model, const std::string& task) {
+    for (size_t i = 0; i < rep.cols.size(); ++i)
+      if (rep.cols[i].model == model && rep.cols[i].task == task) return static_cast<int>(i);
+    return -1;
+  };
+
+  // 5. Cells: the groups of one (row, column); when several configurations (e.g. learning rates)
+  // share a cell, the best mean is shown and the others are named in a note.
+  std::map<std::pair<int, int>, std::vector<const Group*>> cell_groups;
+  for (const auto& [k, g] : groups) {
+    const UsableRun* u = g.runs[0];
+    cell_groups[{row_index(u->method, u->m, u->r), col_index(u->model, u->task)}].push_back(&g);
+  }
+  for (const auto& [rc, gs] : cell_groups) {
+    const bool lower = lower_is_better_metric(rep.cols[rc.second].metric);
+    const Group* best = gs[0];
+    for (const Group* g : gs)
+      if (lower ? g->mean < best->mean : g->mean > best->mean) best = g;
+    Cell c;
+    c.row = rc.first;
+    c.col = rc.second;
+    for (const auto* u : best->runs) {
+      c.values.push_back(u->value);
+      c.seeds.push_back(u->data.attr_int("seed"));
+    }
+    c.mean = best->mean;
+    c.std = best->std;
+    c.n = static_cast<int>(best->runs.size());
+    c.num_configs = static_cast<int>(gs.size());
+    if (gs.size() > 1) {
+      // The keys whose values differ between the groups of this cell, with the chosen group's values.
+      std::set<std::string> keys;
+      for (const Group* g : gs)
+        for (auto& [k, v] : g->runs[0]->config_for_key.items()) keys.insert(k);
+      std::string chosen;
+      for (const auto& k : keys) {
+        std::set<std::string> vals;
+        for (const Group* g : gs) vals.insert(config_value(g->runs[0]->config_for_key, k));
+        if (vals.size() > 1) chosen += (chosen.empty() ? "" : ", ") + k + "=" + config_value(best->runs[0]->config_for_key, k);
+      }
+      c.chosen_config = chosen;
+      rep.notes.push_back(rep.rows[c.row].label + " on " + rep.cols[c.col].model + "/" + rep.cols[c.col].task + ": " +
+                          std::to_string(gs.size()) + " configurations; shown the best by mean (" + chosen + ")");
+    }
+    if (options.with_train) mean_loss_curve(best->runs, &c);
+    rep.cells.push_back(std::move(c));
+  }
+  std::sort(rep.cells.begin(), rep.cells.end(),
+            [](const Cell& a, const Cell& b) { return a.row != b.row ? a.row < b.row : a.col < b.col; });
+
+  // 6. Best mean per column (all tied cells are marked).
+  for (size_t col = 0; col < rep.cols.size(); ++col) {
+    const bool lower = lower_is_better_metric(rep.cols[col].metric);
+    const Cell* best = nullptr;
+    for (const auto& c : rep.cells)
+      if (c.col == (int)col && (!best || (lower ? c.mean < best->mean : c.mean > best->mean))) best = &c;
+    for (auto& c : rep.cells)
+      if (best && c.col == (int)col && c.mean == best->mean) c.best = true;
+  }
+
+  // 7. LoPA against every other method, per (task, model) cell, each method at its best row there.
+  auto method_best = [&](const std::string& method, int col, double* out) {
+    const bool lower = lower_is_better_metric(rep.cols[col].metric);
+    bool found = false;
+    for (const auto& c : rep.cells)
+      if (c.col == col && rep.rows[c.row].method == method && (!found || (lower ? c.mean < *out : c.mean > *out))) {
+        *out = c.mean;
+        found = true;
+      }
+    return found;
+  };
+  std::vector<std::string> methods;
+  for (const auto& row : rep.rows)
+    if (std::find(methods.begin(), methods.end(), row.method) == methods.end()) methods.push_back(row.method);
+  if (std::find(methods.begin(), methods.end(), "lopa") != methods.end()) {
+    for (const auto& other : methods) {
+      if (other == "lopa") continue;
+      Comparison cmp;
+      cmp.other = other;
+      double rel_sum = 0;
+      for (size_t col = 0; col < rep.cols.size(); ++col) {
+        double a = 0, b = 0;
+        if (!method_best("lopa", col, &a) || !method_best(other, col, &b)) continue;
+        const bool lower = lower_is_better_metric(rep.cols[col].metric);
+        ++cmp.cells;
+        if (a == b) ++cmp.ties;
+        else if (lower ? a < b : a > b) ++cmp.wins;
+        if (b != 0) rel_sum += (lower ? b - a : a - b) / std::fabs(b);
+      }
+      cmp.mean_rel_improvement = cmp.cells ? rel_sum / cmp.cells : 0;
+      rep.comparisons.push_back(cmp);
+    }
+  }
+  return rep;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting.
+
+namespace {
+
+std::string fmt_value(double v, const std::string& metric) {
+  char buf[64];
+  if (std::isnan(v)) return "nan";
+  if (is_fraction_metric(metric)) std::snprintf(buf, sizeof(buf), "%.2f", 100 * v);
+  else std::snprintf(buf, sizeof(buf), "%.4g", v);
+  return buf;
+}
+
+std::string metric_header(const std::string& metric) {
+  return is_fraction_metric(metric) ? metric + " %" : metric;
+}
+
+std::string params_text(const Report& rep, const Row& row) {
+  std::string out;
+  std::set<std::string> models;
+  for (const auto& c : rep.cols) models.insert(c.model);
+  for (const auto& model : models) {
+    auto it = row.trainable_params.find(model);
+    if (it == row.trainable_params.end()) continue;
+    out += (out.empty() ? "" : " / ") + human_count(it->second);
+  }
+  return out;
+}
+
+bool several_models(const Report& rep) {
+  for (const auto& c : rep.cols)
+    if (c.model != rep.cols[0].model) return true;
+  return false;
+}
+
+std::string col_title(const Report& rep, const Column& c) {
+  return several_models(rep) ? c.model + "/" + c.task : c.task;
+}
+
+std::string cell_text(const Cell& c, const std::string& metric) {
+  std::string s = fmt_value(c.mean, metric);
+  if (c.n > 1) s += " ± " + fmt_value(c.std, metric);
+  return s;
+}
+
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '_' || ch == '%' || ch == '&' || ch == '#' || ch == '$' || ch == '{' || ch == '}') out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char ch : s) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return out + "\"";
+}
+
+std::string caption(const Report& rep) {
+  std::set<std::string> metrics;
+  for (const auto& c : rep.cols) metrics.insert(metric_header(c.metric));
+  std::string m;
+  for (const auto& x : metrics) m += (m.empty() ? "" : ", ") + x;
+  return m + "; " + rep.select + " evaluation of each run; mean ± sample std (n-1) over seeds, n = seeds; best mean per column marked; " +
+         std::to_string(rep.runs_used) + " of " + std::to_string(rep.runs_found) + " runs used";
+}
+
+}  // namespace
+
+std::string format_report_notes(const Report& rep) {
+  std::ostringstream os;
+  if (rep.comparisons.empty()) {
+    os << "LoPA comparison: no LoPA runs in the table\n";
+  } else {
+    os << "LoPA vs other methods (per (task, model) cell, each method at its best row; relative improvement = "
+          "(LoPA - X) / |X| of the cell means, averaged over the cells):\n";
+    for (const auto& c : rep.comparisons) {
+      char buf[256];
+      std::snprintf(buf, sizeof(buf), "  LoPA vs %s: LoPA better in %d of %d cells (%d ties); mean relative improvement %+.2f%%\n",
+                    method_display_name(c.other).c_str(), c.wins, c.cells, c.ties, 100 * c.mean_rel_improvement);
+      os << buf;
+    }
+  }
+  for (const auto& n : rep.notes) os << "note: " << n << "\n";
+  os << "runs not in the table: " << rep.excluded.size() << "\n";
+  for (const auto& e : rep.excluded) os << "  " << e.path << "  [" << e.status << "]  " << e.reason << "\n";
+  return os.str();
+}
+
+std::string format_report(const Report& rep, const std::string& format) {
+  std::ostringstream os;
+  if (format == "md") {
+    os << "# Results under " << rep.root << "\n\n" << caption(rep) << ".\n\n";
+    os << "| Method | Params | Server adapter |";
+    for (const auto& c : rep.cols) os << " " << col_title(rep, c) << " (" << metric_header(c.metric) << ") |";
+    os << "\n|---|---:|:---:|";
+    for (size_t i = 0; i < rep.cols.size(); ++i) os << "---:|";
+    os << "\n";
+    for (size_t r = 0; r < rep.rows.size(); ++r) {
+      os << "| " << rep.rows[r].label << " | " << params_text(rep, rep.rows[r]) << " | " << rep.rows[r].server_adapter << " |";
+      for (size_t c = 0; c < rep.cols.size(); ++c) {
+        const Cell* cell = rep.cell(r, c);
+        if (!cell) {
+          os << " – |";
+          continue;
+        }
+        const std::string t = cell_text(*cell, rep.cols[c].metric);
+        os << " " << (cell->best ? "**" + t + "**" : t) << " (" << cell->n << ") |";
+      }
+      os << "\n";
+    }
+    os << "\n## Comparison and excluded runs\n\n```\n" << format_report_notes(rep) << "```\n";
+  } else if (format == "csv") {
+    os << "method,label,m,r,trainable_params,server_adapter";
+    for (const auto& c : rep.cols) {
+      const std::string t = col_title(rep, c) + " " + c.metric;
+      os << "," << csv_field(t + " mean") << "," << csv_field(t + " std") << "," << csv_field(t + " n");
+    }
+    os << "\n";
+    for (size_t r = 0; r < rep.rows.size(); ++r) {
+      const Row& row = rep.rows[r];
+      std::string params;
+      for (const auto& [model, n] : row.trainable_params)
+        params += (params.empty() ? "" : ";") + (several_models(rep) ? model + "=" : std::string()) + std::to_string(n);
+      os << row.method << "," << csv_field(row.label) << "," << row.m << "," << row.r << "," << csv_field(params) << ","
+         << row.server_adapter;
+      for (size_t c = 0; c < rep.cols.size(); ++c) {
+        const Cell* cell = rep.cell(r, c);
+        char buf[96];
+        if (!cell) os << ",,,";
+        else {
+          std::snprintf(buf, sizeof(buf), ",%.17g,%.17g,%d", cell->mean, cell->std, cell->n);
+          os << buf;
+        }
+      }
+      os << "\n";
+    }
+  } else if (format == "latex") {
+    const bool multi = several_models(rep);
+    os << "% lopa report --root " << rep.root << "\n";
+    std::string cap = latex_escape(caption(rep));
+    for (size_t p; (p = cap.find("±")) != std::string::npos;) cap.replace(p, std::string("±").size(), "$\\pm$");
+    os << "\\begin{table}[t]\n\\centering\n\\caption{" << cap << "}\n";
+    os << "\\begin{tabular}{lrc" << std::string(rep.cols.size(), 'c') << "}\n\\hline\n";
+    if (multi) {
+      os << " & & ";
+      for (size_t i = 0; i < rep.cols.size();) {
+        size_t j = i;
+        while (j < rep.cols.size() && rep.cols[j].model == rep.cols[i].model) ++j;
+        os << " & \\multicolumn{" << (j - i) << "}{c}{" << latex_escape(rep.cols[i].model) << "}";
+        i = j;
+      }
+      os << " \\\\\n";
+    }
+    os << "Method & Params & Server adapter";
+    for (const auto& c : rep.cols) os << " & " << latex_escape(c.task);
+    os << " \\\\\n\\hline\n";
+    for (size_t r = 0; r < rep.rows.size(); ++r) {
+      os << latex_escape(rep.rows[r].label) << " & " << params_text(rep, rep.rows[r]) << " & " << rep.rows[r].server_adapter;
+      for (size_t c = 0; c < rep.cols.size(); ++c) {
+        const Cell* cell = rep.cell(r, c);
+        if (!cell) {
+          os << " & --";
+          continue;
+        }
+        std::string t = fmt_value(cell->mean, rep.cols[c].metric);
+        if (cell->n > 1) t += " $\\pm$ " + fmt_value(cell->std, rep.cols[c].metric);
+        os << " & " << (cell->best ? "\\textbf{" + t + "}" : t);
+      }
+      os << " \\\\\n";
+    }
+    os << "\\hline\n\\end{tabular}\n\\end{table}\n";
+    std::istringstream notes(format_report_notes(rep));
+    for (std::string line; std::getline(notes, line);) os << "% " << line << "\n";
+  } else {
+    fail("--format ", format, ": expected md, csv or latex");
+  }
+  return os.str();
+}
+
+}  // namespace lopa::results

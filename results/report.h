@@ -1,0 +1,87 @@
+// Aggregation of many run logs into the paper's tables: every metrics.h5 under a root is read, runs
+// that differ only in seed are grouped, and each (method row, model, task) cell holds the mean, the
+// sample standard deviation (n-1 denominator) and n over seeds. Rows are methods, split by prompt
+// length m and rank r where the method has them; columns are tasks, grouped by model. Runs that are
+// unreadable, still running, failed or lack the metric are listed separately, never dropped.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lopa::results {
+
+struct ReportOptions {
+  std::string metric;             // "" = each task's primary metric (accuracy; f1 for mrpc/qqp; pass_at_1 for code)
+  std::string select = "best";    // "best": best dev evaluation of a run (as the paper reports); "last": final one
+  bool with_train = false;        // also read the training-loss series (needed for plots)
+};
+
+// A run that is not in the table, and why.
+struct ExcludedRun {
+  std::string path, status, reason;
+};
+
+struct Column {
+  std::string model, task, metric;  // model = its display name (last path component)
+};
+
+struct Row {
+  std::string method, label;          // label e.g. "LoPA (m=10, r=4)"
+  std::string m, r;                   // "" where the method has no such hyper-parameter
+  std::string server_adapter;         // "yes" (lora, fft, prefix), "no" (pt, idpg, lopa), "?" otherwise
+  std::map<std::string, int64_t> trainable_params;  // model -> trainable parameter count
+};
+
+struct Cell {
+  int row = -1, col = -1;
+  std::vector<double> values;   // one per seed (the selected metric of each run)
+  std::vector<int64_t> seeds;
+  double mean = 0, std = 0;     // std: sample standard deviation (n-1); NaN when n = 1
+  int n = 0;
+  int num_configs = 1;          // groups (configs differing in more than seed) that fell in this cell
+  std::string chosen_config;    // when num_configs > 1: the keys that distinguish the group shown
+  bool best = false;            // best mean in its column
+  // Training loss averaged over the seeds at the steps all of them logged (when with_train).
+  std::vector<int64_t> loss_step;
+  std::vector<double> loss_mean;
+};
+
+struct Comparison {
+  std::string other;        // the method compared against LoPA
+  int cells = 0;            // (task, model) cells where both have a value
+  int wins = 0, ties = 0;   // LoPA strictly better / equal
+  double mean_rel_improvement = 0;  // mean over cells of (lopa - other) / |other|, as a fraction
+};
+
+struct Report {
+  std::string root, select;
+  bool lower_is_better = false;     // true when the metric is a loss
+  std::vector<Row> rows;
+  std::vector<Column> cols;
+  std::vector<Cell> cells;          // at most one per (row, col)
+  std::vector<Comparison> comparisons;  // empty when there is no LoPA run
+  std::vector<ExcludedRun> excluded;
+  std::vector<std::string> notes;   // e.g. cells where several configurations were aggregated separately
+  int runs_found = 0, runs_used = 0;
+
+  const Cell* cell(int row, int col) const;
+};
+
+// Reads every metrics.h5 under `root` (recursively) and aggregates it. Throws only when `root` is not
+// a directory or an option is invalid; a bad run becomes an ExcludedRun.
+Report build_report(const std::string& root, const ReportOptions& options);
+
+// The table, comparison summary and exclusions in one of "md", "csv", "latex". CSV holds the table
+// only (the caller prints the rest elsewhere: see format_report_notes); LaTeX carries the summary and
+// exclusions as % comments so the output still compiles.
+std::string format_report(const Report& report, const std::string& format);
+// Comparison summary and exclusion list as plain text lines.
+std::string format_report_notes(const Report& report);
+
+// The display name of a method ("lopa" -> "LoPA") and whether it needs a server-side adapter.
+std::string method_display_name(const std::string& method);
+std::string method_server_adapter(const std::string& method);
+
+}  // namespace lopa::results

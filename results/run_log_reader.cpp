@@ -1,0 +1,119 @@
+// RunLogReader: HDF5 C++ API, read-only; never modifies the file, so it may read a running run's log.
+#include "results/run_log_reader.h"
+
+#include <H5Cpp.h>
+
+#include "runtime/error.h"
+
+namespace lopa::results {
+
+namespace {
+
+std::vector<double> read_doubles(const H5::DataSet& ds, hsize_t n) {
+  std::vector<double> v(n);
+  if (n) ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
+  return v;
+}
+
+std::vector<int64_t> read_ints(const H5::DataSet& ds, hsize_t n) {
+  std::vector<int64_t> v(n);
+  if (n) ds.read(v.data(), H5::PredType::NATIVE_INT64);
+  return v;
+}
+
+hsize_t length_of(const H5::DataSet& ds, const std::string& path, const std::string& name) {
+  H5::DataSpace s = ds.getSpace();
+  LOPA_CHECK(s.getSimpleExtentNdims() == 1, path, ": ", name, " is not a 1-D dataset");
+  hsize_t d[1];
+  s.getSimpleExtentDims(d);
+  return d[0];
+}
+
+nlohmann::json read_attr(const H5::Attribute& a) {
+  switch (a.getTypeClass()) {
+    case H5T_STRING: {
+      std::string s;
+      a.read(a.getStrType(), s);
+      return s;
+    }
+    case H5T_INTEGER: {
+      if (a.getSpace().getSimpleExtentNpoints() != 1) return nullptr;
+      int64_t v = 0;
+      a.read(H5::PredType::NATIVE_INT64, &v);
+      return v;
+    }
+    case H5T_FLOAT: {
+      if (a.getSpace().getSimpleExtentNpoints() != 1) return nullptr;
+      double v = 0;
+      a.read(H5::PredType::NATIVE_DOUBLE, &v);
+      return v;
+    }
+    default:
+      return nullptr;  // a type this schema never writes
+  }
+}
+
+}  // namespace
+
+std::string RunData::attr_string(const std::string& name, const std::string& fallback) const {
+  auto it = attrs.find(name);
+  return it != attrs.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+int64_t RunData::attr_int(const std::string& name, int64_t fallback) const {
+  auto it = attrs.find(name);
+  return it != attrs.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
+nlohmann::json RunData::config() const {
+  auto j = nlohmann::json::parse(attr_string("config", "{}"), nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+RunData RunLogReader::read(const std::string& path, bool with_train) {
+  H5::Exception::dontPrint();
+  RunData run;
+  run.path = path;
+  try {
+    LOPA_CHECK(H5::H5File::isHdf5(path), path, ": not an HDF5 file");
+    H5::H5File f(path, H5F_ACC_RDONLY);
+    H5::Group root = f.openGroup("/");
+    for (int i = 0, n = root.getNumAttrs(); i < n; ++i) {
+      H5::Attribute a = root.openAttribute(static_cast<unsigned>(i));
+      run.attrs[a.getName()] = read_attr(a);
+    }
+    LOPA_CHECK(run.attrs.contains("schema_version"), path, ": not a lopa run log (no schema_version attribute)");
+    const int64_t version = run.attr_int("schema_version", -1);
+    LOPA_CHECK(version == 1, path, ": unsupported schema_version ", run.attrs["schema_version"].dump());
+    LOPA_CHECK(f.nameExists("train") && f.nameExists("eval"), path, ": missing /train or /eval group");
+
+    if (with_train) {
+      H5::Group g = f.openGroup("/train");
+      const hsize_t n = length_of(g.openDataSet("step"), path, "/train/step");
+      run.train.step = read_ints(g.openDataSet("step"), n);
+      std::pair<const char*, std::vector<double>*> fields[] = {
+          {"loss", &run.train.loss}, {"lr", &run.train.lr}, {"grad_norm", &run.train.grad_norm},
+          {"tokens_per_s", &run.train.tokens_per_s}, {"elapsed_s", &run.train.elapsed_s}};
+      for (auto& [name, dst] : fields) {
+        H5::DataSet ds = g.openDataSet(name);
+        LOPA_CHECK(length_of(ds, path, name) == n, path, ": /train/", name, " length differs from /train/step");
+        *dst = read_doubles(ds, n);
+      }
+    }
+    H5::Group g = f.openGroup("/eval");
+    const hsize_t n = length_of(g.openDataSet("step"), path, "/eval/step");
+    run.eval.step = read_ints(g.openDataSet("step"), n);
+    for (hsize_t i = 0; i < g.getNumObjs(); ++i) {
+      const std::string name = g.getObjnameByIdx(i);
+      if (name == "step") continue;
+      H5::DataSet ds = g.openDataSet(name);
+      LOPA_CHECK(length_of(ds, path, "/eval/" + name) == n, path, ": /eval/", name, " length differs from /eval/step");
+      run.eval.metrics[name] = read_doubles(ds, n);
+    }
+  } catch (const H5::Exception& e) {
+    fail(path, ": cannot read run log: ", e.getFuncName(), ": ", e.getDetailMsg());
+  }
+  return run;
+}
+
+}  // namespace lopa::results
