@@ -12,6 +12,7 @@ namespace lopa::app {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
+      {"sweep", cmd_sweep, "expand a sweep spec; run it locally or as a SLURM job array; show status"},
       {"report", cmd_report, "aggregate run logs under a root into tables (md, csv, latex) and plots"},
   };
   return table;

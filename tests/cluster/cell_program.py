@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""The cell command of the sweep tests while `lopa train` is not built: a process per MPI rank that
+follows the trainer's contract with the executors (cluster/cell_command.h, DESIGN.md sections 4-5):
+
+  * reads the cell's config (KEY = VALUE lines) and writes RUN_DIR/metrics.h5 from rank 0 with
+    h5py -- an independent HDF5 writer -- status "running" first, then "completed" or "failed";
+  * on SIGUSR1 writes RUN_DIR/checkpoint/state, leaves status "running" and exits 75; started again
+    on the same RUN_DIR it resumes from that checkpoint;
+  * every rank writes RUN_DIR/rank-<r>-of-<n>.txt (so tests see how many ranks the launcher made).
+
+Test knobs: --fail-once-if KEY=VALUE fails the first attempt of matching cells, --always-fail-if
+KEY=VALUE every attempt, --sleep S works for S seconds (in small steps, so SIGUSR1 is seen promptly).
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+import h5py
+
+
+def env_int(names, default):
+    for n in names:
+        if n in os.environ:
+            return int(os.environ[n])
+    return default
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sleep", type=float, default=0.0)
+    ap.add_argument("--fail-once-if", default="")
+    ap.add_argument("--always-fail-if", default="")
+    a = ap.parse_args()
+
+    rank = env_int(["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"], 0)
+    size = env_int(["OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"], 1)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "rank-%d-of-%d.txt" % (rank, size)), "w") as f:
+        f.write("%d\n" % os.getpid())
+    if rank != 0:
+        return 0
+
+    config = {}
+    with open(a.config) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if "=" in line:
+                k, v = line.split("=", 1)
+                config[k.strip()] = v.strip()
+
+    stop = {"usr1": False}
+    signal.signal(signal.SIGUSR1, lambda *_: stop.__setitem__("usr1", True))
+
+    ckpt = os.path.join(a.out, "checkpoint", "state")
+    resumed = os.path.exists(ckpt)
+    with open(os.path.join(a.out, "invocations.log"), "a") as f:
+        f.write("attempt resumed=%d pid=%d\n" % (resumed, os.getpid()))
+
+    def matches(cond):
+        if not cond:
+            return False
+        k, v = cond.split("=", 1)
+        return config.get(k) == v
+
+    log = os.path.join(a.out, "metrics.h5")
+    with h5py.File(log, "w") as h:
+        h.attrs["schema_version"] = 1
+        h.attrs["status"] = "running"
+        h.attrs["config"] = json.dumps(config)
+        for k in ("method", "task", "model", "seed"):
+            h.attrs[k] = config.get(k, "")
+        h.attrs["world_size"] = size
+
+    step = 0.05
+    waited = 0.0
+    while waited < a.sleep and not (stop["usr1"] and not resumed):
+        time.sleep(step)
+        waited += step
+    if stop["usr1"] and not resumed:
+        os.makedirs(os.path.dirname(ckpt), exist_ok=True)
+        with open(ckpt, "w") as f:
+            f.write("waited %.2f\n" % waited)
+        return 75
+
+    marker = os.path.join(a.out, "failed-once")
+    fail = matches(a.always_fail_if) or (matches(a.fail_once_if) and not os.path.exists(marker))
+    if fail:
+        open(marker, "w").close()
+    with h5py.File(log, "a") as h:
+        h.attrs["status"] = "failed" if fail else "completed"
+        if fail:
+            h.attrs["error"] = "failing on purpose (test knob)"
+        else:
+            h.create_dataset("eval/step", data=[1])
+            h.create_dataset("eval/accuracy", data=[0.5])
+    return 3 if fail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
