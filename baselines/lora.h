@@ -1,0 +1,60 @@
+// LoRA (Hu et al., 2021): frozen projection W plus a trainable low-rank update, y = W x + (α/r)·B A drop(x),
+// with A (r×in) drawn as PEFT does (Kaiming-uniform, a = √5) and B (out×r) zero. Works on the FM's
+// tensor-parallel shards: for a column-parallel projection each rank holds the rows of B for its output
+// slice (A whole), for a row-parallel one the columns of A for its input slice (B whole); autograd
+// regions make every replicated factor's gradient the full one on every rank.
+// Saved in Hugging Face PEFT's layout: adapter_config.json + adapter_model.safetensors with names
+// base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight (r×in) and ….lora_B.weight (out×r).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lopa/method.h"
+#include "runtime/linear_adapter.h"
+
+namespace lopa {
+
+struct LoraOptions {
+  int64_t rank = 8;                   // r
+  double alpha = 16;                  // scaling α/r
+  double dropout = 0.05;
+  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj"};  // or every projection ("all-linear")
+  std::string base_model;             // recorded in adapter_config.json
+};
+
+// Parses "q,k,v" / "q_proj,v_proj" / "all-linear" into projection names.
+std::vector<std::string> parse_lora_targets(const std::string& s);
+
+class Lora : public Method {
+ public:
+  // Creates A and B for every target projection of `fm` (this rank's shards).
+  Lora(LoraOptions opt, CausalLM& fm);
+  ~Lora() override;
+
+  std::string name() const override { return "lora"; }
+  NamedTensors parameters() override;  // local shards, PEFT names
+  int64_t num_trainable_parameters() const override { return total_params_; }
+  bool server_side_adapter() const override { return true; }
+  void attach(CausalLM& fm) override;
+  void detach(CausalLM& fm) override;
+  void set_training(bool on) override;
+  bool is_tp_sharded(const std::string& name) const override;
+  void save(const std::string& dir) const override;  // gathers shards over tp; tp rank 0 writes
+  void load(const std::string& dir) override;        // reads and keeps this rank's slice
+  bool collective_save() const override { return true; }
+
+  // Σ over targets of r·(in + out): the count for one layer set, for tests.
+  static int64_t formula(int64_t r, const std::vector<std::pair<int64_t, int64_t>>& in_out_per_projection);
+
+  struct Module;
+
+ private:
+  LoraOptions opt_;
+  CausalLM* fm_ = nullptr;
+  std::vector<std::shared_ptr<Module>> modules_;
+  int64_t total_params_ = 0;
+};
+
+}  // namespace lopa
