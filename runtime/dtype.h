@@ -3,6 +3,7 @@
 #pragma once
 
 #include <c10/core/ScalarType.h>
+#include <c10/util/ArrayRef.h>
 
 #include <cstdint>
 #include <optional>
@@ -19,5 +20,8 @@ std::string dtype_name(at::ScalarType t);  // "float32", "bfloat16", ...
 std::optional<at::ScalarType> safetensors_dtype(const std::string& code);
 std::string safetensors_code(at::ScalarType t);  // throws for a type safetensors cannot hold
 int64_t element_size(at::ScalarType t);
+
+// "[2, 3, 4]": shapes in error messages.
+std::string shape_string(c10::IntArrayRef shape);
 
 }  // namespace lopa

@@ -33,6 +33,9 @@ class KVCache {
   // Mask of the cached positions (B × length, 1 = real), valid after a forward.
   at::Tensor mask() const { return mask_.defined() ? mask_.narrow(1, 0, len_) : mask_; }
   void clear() { len_ = 0; }
+  // Keys / values of `layer` held so far: B × kv × (P + length) × hd (a view; prefix first).
+  at::Tensor keys(int64_t layer) const;
+  at::Tensor values(int64_t layer) const;
 
   // --- used by the model's forward ---
   // Makes room for `t` more positions (all layers).

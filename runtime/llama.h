@@ -118,6 +118,7 @@ class CausalLM {
   at::Tensor logits_shard(const at::Tensor& hidden) const;  // … × vocab_shard (padded columns at -inf)
 
   LlamaConfig cfg_;
+  std::string dir_;  // the checkpoint it was loaded from
   ProcessGroup pg_;
   at::ScalarType dtype_ = at::kFloat;
   int64_t heads_local_ = 0, kv_heads_local_ = 0, vocab_begin_ = 0, vocab_shard_ = 0, num_parameters_ = 0;
