@@ -1,6 +1,11 @@
 // Communicator: collectives over at::Tensor within one group of ranks. Two real backends: MPI for
 // CPU tensors (runtime/mpi_communicator.*) and NCCL for CUDA tensors (runtime/nccl_communicator.*);
 // a group of one is the same interface with nothing to exchange (make_self_communicator).
+//
+// Every rank of the group must call the same collectives in the same order with tensors of the same
+// dtype and shape. Inputs may be non-contiguous. Dtypes: f32, f64, f16, bf16, i64, i32, i16, i8, u8,
+// bool. Reductions of f16/bf16 accumulate in f32 and round once (MPI has no 16-bit float ops; NCCL
+// reduces them natively). Avg is defined for floating dtypes only; on bool, Sum and Max are logical or.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,6 +16,8 @@
 namespace lopa {
 
 enum class ReduceOp { Sum, Max, Avg };
+
+const char* to_string(ReduceOp op);
 
 class Communicator {
  public:
