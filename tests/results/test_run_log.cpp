@@ -201,7 +201,7 @@ TEST(RunLog, FlushPolicyPublishesWithoutExplicitFlush) {
 TEST(RunLog, SurvivesSigkill) {
   const fs::path dir = temp_dir("sigkill");
   std::mt19937 rng(1234);
-  for (int trial = 0; trial < 12; ++trial) {
+  for (int trial = 0; trial < 8; ++trial) {
     const std::string path = (dir / ("metrics" + std::to_string(trial) + ".h5")).string();
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
@@ -223,7 +223,7 @@ TEST(RunLog, SurvivesSigkill) {
     }
     ::close(fds[1]);
     // Wait for a random number of flushes, then kill without warning.
-    const int wait_flushes = 20 + static_cast<int>(rng() % 200);
+    const int wait_flushes = 10 + static_cast<int>(rng() % 100);
     int64_t last_flushed = 0;
     for (int k = 0; k < wait_flushes; ++k) ASSERT_EQ(::read(fds[0], &last_flushed, sizeof(last_flushed)), (ssize_t)sizeof(last_flushed));
     if (trial % 2) ::usleep(rng() % 3000);
