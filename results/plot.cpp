@@ -42,7 +42,24 @@ bool parse_number(const std::string& s, double* out) {
 struct Series {
   std::string title;
   std::vector<std::pair<double, double>> points;  // (x, y), x ascending
+  std::string color;                              // "" = gnuplot's cycle
+  int dash = 1, point = 7;
 };
+
+// One colour per method, the same in every panel; LoPA in red so it stands out.
+std::string method_color(const std::string& method) {
+  static const std::map<std::string, std::string> colors = {
+      {"lopa", "#d62728"}, {"pt", "#1f77b4"},   {"idpg", "#2ca02c"},
+      {"lora", "#9467bd"}, {"fft", "#7f7f7f"}, {"prefix", "#ff7f0e"}};
+  auto it = colors.find(method);
+  return it == colors.end() ? "" : it->second;
+}
+
+int method_point(const std::string& method) {
+  static const std::map<std::string, int> points = {{"lopa", 7}, {"pt", 5}, {"idpg", 9}, {"lora", 11}, {"fft", 13}, {"prefix", 3}};
+  auto it = points.find(method);
+  return it == points.end() ? 6 : it->second;
+}
 
 // The value as the table shows it: percentages for fraction metrics.
 double shown(double v, const std::string& metric) {
@@ -52,10 +69,11 @@ double shown(double v, const std::string& metric) {
 
 // Emits one panel: datablocks, then a plot command (or an empty frame saying there is no data).
 void emit_panel(std::ostringstream& os, int panel, const std::string& title, const std::string& xlabel,
-                const std::string& ylabel, bool logx, const std::vector<Series>& series, const std::string& style) {
+                const std::string& ylabel, bool logx, const std::vector<Series>& series, const std::string& style,
+                const std::string& key) {
   os << "set title " << quoted(title) << "\nset xlabel " << quoted(xlabel) << "\nset ylabel " << quoted(ylabel) << "\n";
   os << (logx ? "set logscale x 10\n" : "unset logscale x\n");
-  os << "set key outside bottom center horizontal maxcols 2 box\nset grid\nset autoscale\nunset label\n";
+  os << "set key " << key << " box opaque samplen 2 spacing 1.1 font \",10\"\nset grid\nset autoscale\nunset label\n";
   bool any = false;
   for (size_t i = 0; i < series.size(); ++i) {
     if (series[i].points.empty()) continue;
@@ -73,8 +91,9 @@ void emit_panel(std::ostringstream& os, int panel, const std::string& title, con
   bool first = true;
   for (size_t i = 0; i < series.size(); ++i) {
     if (series[i].points.empty()) continue;
-    os << (first ? "" : ", \\\n     ") << "$p" << panel << "s" << i << " using 1:2 with " << style << " lw 2 title "
-       << quoted(series[i].title);
+    const Series& se = series[i];
+    os << (first ? "" : ", \\\n     ") << "$p" << panel << "s" << i << " using 1:2 with " << style << " lw 2 dt " << se.dash
+       << " pt " << se.point << (se.color.empty() ? "" : " lc rgb " + quoted(se.color)) << " title " << quoted(se.title);
     first = false;
   }
   os << "\n";
@@ -103,16 +122,20 @@ std::string plot_script(const Report& rep, const std::string& out_file) {
   // Panel 1: metric vs m, one series per (method, r): y = mean over the columns of the cell means.
   {
     std::map<std::string, std::map<double, std::vector<double>>> acc;  // series title -> m -> values
+    std::map<std::string, std::string> method_of;
     for (const auto& c : rep.cells) {
       const Row& row = rep.rows[c.row];
       double m = 0;
       if (!parse_number(row.m, &m)) continue;
       const std::string title = method_display_name(row.method) + (row.r.empty() ? "" : " (r=" + row.r + ")");
       acc[title][m].push_back(shown(c.mean, rep.cols[c.col].metric));
+      method_of[title] = row.method;
     }
     std::vector<Series> series;
+    std::map<std::string, int> per_method;
     for (const auto& [title, by_m] : acc) {
-      Series s{title, {}};
+      const std::string& method = method_of[title];
+      Series s{title, {}, method_color(method), 1 + per_method[method]++ % 5, method_point(method)};
       for (const auto& [m, vals] : by_m) {
         double sum = 0;
         for (double v : vals) sum += v;
@@ -121,7 +144,7 @@ std::string plot_script(const Report& rep, const std::string& out_file) {
       series.push_back(s);
     }
     emit_panel(os, 0, "metric vs prompt length m", "prompt length m (virtual tokens)", ylabel, false, series,
-               "linespoints pt 7 ps 0.8");
+               "linespoints ps 0.9", "inside bottom right vertical");
   }
   // Panel 2: metric vs trainable parameters, one point per (row, model), one series per method.
   {
@@ -130,7 +153,7 @@ std::string plot_script(const Report& rep, const std::string& out_file) {
       acc[rep.rows[c.row].method][{c.row, rep.cols[c.col].model}].push_back(shown(c.mean, rep.cols[c.col].metric));
     std::vector<Series> series;
     for (const auto& [method, pts] : acc) {
-      Series s{method_display_name(method), {}};
+      Series s{method_display_name(method), {}, method_color(method), 1, method_point(method)};
       for (const auto& [key, vals] : pts) {
         auto it = rep.rows[key.first].trainable_params.find(key.second);
         if (it == rep.rows[key.first].trainable_params.end() || it->second <= 0) continue;
@@ -142,7 +165,7 @@ std::string plot_script(const Report& rep, const std::string& out_file) {
       series.push_back(s);
     }
     emit_panel(os, 1, "metric vs trainable parameters", "trainable parameters (log scale)", ylabel, true, series,
-               "points pt 7 ps 1.2");
+               "points ps 1.2", "inside top left vertical");
   }
   // Panel 3: training loss of every row in the column with the most loss curves.
   {
@@ -156,9 +179,11 @@ std::string plot_script(const Report& rep, const std::string& out_file) {
     std::string where = "no runs with training loss";
     if (col >= 0) {
       where = rep.cols[col].model + "/" + rep.cols[col].task;
+      std::map<std::string, int> per_method;
       for (const auto& c : rep.cells) {
         if (c.col != col || c.loss_step.empty()) continue;
-        Series s{rep.rows[c.row].label, {}};
+        const std::string& method = rep.rows[c.row].method;
+        Series s{rep.rows[c.row].label, {}, method_color(method), 1 + per_method[method]++ % 5, 7};
         // At most ~400 points per curve keeps the SVG small; every point is kept below that.
         const size_t stride = std::max<size_t>(1, c.loss_step.size() / 400);
         for (size_t i = 0; i < c.loss_step.size(); i += stride)
@@ -166,8 +191,9 @@ std::string plot_script(const Report& rep, const std::string& out_file) {
         series.push_back(s);
       }
     }
+    const int rows_in_key = static_cast<int>((series.size() + 1) / 2);
     emit_panel(os, 2, "training loss, " + where + " (mean over seeds)", "step", "training loss", false, series,
-               "lines");
+               "lines", "inside top right vertical maxrows " + std::to_string(std::max(1, rows_in_key)));
   }
   os << "unset multiplot\nset output\n";
   return os.str();
