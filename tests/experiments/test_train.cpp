@@ -1,0 +1,156 @@
+// `lopa train` / `lopa eval` end to end on the real stories260K model and the in-domain story-names
+// task: each method writes a complete run directory with a falling loss; a run stopped by SIGUSR1 and
+// restarted gives the same loss curve as an uninterrupted one; tp = 2 under mpirun equals tp = 1.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kModel = std::string(LOPA_SHARED_DIR) + "/models/stories260K";
+
+std::string tmpdir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("lopa_train_test_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  return d.string();
+}
+
+int run(const std::string& cmd) {
+  int rc = std::system((cmd + " > /dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string capture(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) pclose(p);
+  return out;
+}
+
+// /train/loss of a run (h5py, an independent reader), one value per line.
+std::vector<double> losses(const std::string& run_dir) {
+  auto out = capture("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r'); "
+                     "[print(repr(float(x))) for x in f['train/loss'][:]]\" " + run_dir + "/metrics.h5");
+  std::vector<double> v;
+  std::istringstream in(out);
+  double x;
+  while (in >> x) v.push_back(x);
+  return v;
+}
+
+std::string h5attr(const std::string& run_dir, const std::string& attr) {
+  auto out = capture("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r'); v=f.attrs[sys.argv[2]]; "
+                     "print(v.decode() if isinstance(v, bytes) else v)\" " + run_dir + "/metrics.h5 " + attr);
+  while (!out.empty() && (out.back() == '\n')) out.pop_back();
+  return out;
+}
+
+std::string train_cmd(const std::string& method, const std::string& out, const std::string& extra) {
+  return std::string(LOPA_BIN) + " train --model " + kModel + " --task story-names --method " + method +
+         " --num-virtual-tokens 4 --rank 2 --batch-size 8 --max-length 64 --max-train-examples 256 "
+         "--max-eval-examples 40 --eval-batch-size 32 --prompt-init vocab --device cpu --out " + out + " " + extra;
+}
+
+double mean(const std::vector<double>& v, size_t b, size_t e) {
+  double s = 0;
+  for (size_t i = b; i < e; ++i) s += v[i];
+  return s / (e - b);
+}
+}  // namespace
+
+class TrainEveryMethod : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TrainEveryMethod, WritesRunDirectoryAndLossFalls) {
+  const auto method = GetParam();
+  const auto out = tmpdir(method);
+  const std::string lr = method == "fft" ? "0.003" : method == "lora" ? "0.01" : "0.03";
+  ASSERT_EQ(run(train_cmd(method, out, "--max-steps 40 --eval-every 20 --lr " + lr)), 0) << method;
+  for (auto f : {"config.ini", "metrics.h5", "predictions.jsonl", "checkpoint/COMPLETE"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << method << " " << f;
+  EXPECT_TRUE(fs::is_directory(fs::path(out) / "adapter")) << method;
+  if (method == "pt" || method == "lora" || method == "prefix")
+    EXPECT_TRUE(fs::exists(fs::path(out) / "adapter/adapter_config.json")) << method;
+  auto l = losses(out);
+  ASSERT_EQ(l.size(), 40u) << method;
+  EXPECT_LT(mean(l, 30, 40), mean(l, 0, 10)) << method << ": training loss did not fall";
+  EXPECT_EQ(h5attr(out, "status"), "completed");
+  EXPECT_GT(std::stoll(h5attr(out, "trainable_params")), 0);
+  // lopa eval on the same run prints the metrics and records them.
+  auto js = capture(std::string(LOPA_BIN) + " eval --run " + out + " 2>/dev/null");
+  EXPECT_NE(js.find("\"accuracy\""), std::string::npos) << js;
+  EXPECT_NE(js.find("\"examples\":40"), std::string::npos) << js;
+  fs::remove_all(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, TrainEveryMethod, ::testing::Values("lopa", "pt", "idpg", "lora", "prefix", "fft"));
+
+TEST(Train, ResumeAfterSigusr1GivesTheSameLossCurve) {
+  const auto full = tmpdir("full"), split = tmpdir("split");
+  const std::string extra = "--method lopa --max-steps 24 --lr 0.01 --warmup-steps 3 --schedule cosine";
+  ASSERT_EQ(run(train_cmd("lopa", full, extra)), 0);
+  // Same run, stopped by SIGUSR1 as soon as training starts, then restarted on its directory.
+  const auto cmd = train_cmd("lopa", split, extra) + " > /dev/null 2>&1";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  // config.ini appears once the model and data are loaded, just before the first step.
+  for (int i = 0; i < 600 && !fs::exists(fs::path(split) / "config.ini"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGUSR1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 75) << "expected the checkpoint-and-exit status";
+  const auto first = losses(split);
+  ASSERT_GE(first.size(), 1u);
+  ASSERT_LT(first.size(), 24u);
+  EXPECT_EQ(h5attr(split, "status"), "running");
+  ASSERT_EQ(run(train_cmd("lopa", split, extra)), 0);
+  const auto a = losses(full), b = losses(split);
+  ASSERT_EQ(a.size(), 24u);
+  ASSERT_EQ(b.size(), 24u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6 * std::max(1.0, std::abs(a[i]))) << "step " << i + 1;
+  // A completed run started again does not train again.
+  ASSERT_EQ(run(train_cmd("lopa", split, extra)), 0);
+  EXPECT_EQ(losses(split).size(), 24u);
+  fs::remove_all(full);
+  fs::remove_all(split);
+}
+
+TEST(Train, TensorParallelTwoRanksMatchesOne) {
+  const auto one = tmpdir("tp1"), two = tmpdir("tp2");
+  for (const std::string method : {"lopa", "lora"}) {
+    const std::string extra = "--max-steps 8 --lr 0.01 --lora-dropout 0 --prompt-dropout 0";
+    ASSERT_EQ(run(train_cmd(method, one, extra)), 0);
+    ASSERT_EQ(run(std::string(LOPA_MPIRUN_CMD) + " -np 2 " + train_cmd(method, two, extra + " --tp 2")), 0) << method;
+    const auto a = losses(one), b = losses(two);
+    ASSERT_EQ(a.size(), 8u);
+    ASSERT_EQ(b.size(), 8u);
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4 * std::abs(a[i])) << method << " step " << i + 1;
+    fs::remove_all(one);
+    fs::remove_all(two);
+  }
+}
+
+TEST(Train, BadKeysFailWithOneLine) {
+  auto out = tmpdir("bad");
+  auto msg = capture(train_cmd("lopa", out, "--max-steps 1 --schedule exponential") + " 2>&1");
+  EXPECT_NE(msg.find("--schedule"), std::string::npos) << msg;
+  EXPECT_NE(run(train_cmd("lopa", out, "--max-steps 1 --no-such-key 3")), 0);
+  fs::remove_all(out);
+}
