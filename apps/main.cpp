@@ -12,6 +12,8 @@ namespace lopa::app {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
+      {"train", cmd_train, "train one cell (LoPA, PT, IDPG, LoRA, prefix, FFT); resumes from RUN_DIR/checkpoint"},
+      {"eval", cmd_eval, "evaluate a trained run's adapter; write predictions.jsonl and metrics"},
       {"sweep", cmd_sweep, "expand a sweep spec; run it locally or as a SLURM job array; show status"},
       {"report", cmd_report, "aggregate run logs under a root into tables (md, csv, latex) and plots"},
   };
