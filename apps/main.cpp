@@ -12,6 +12,7 @@ namespace lopa::app {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
+      {"score", cmd_score, "score predictions (GLUE labels, MBPP/CruxEval code, sandboxed) and print metrics as JSON"},
       {"train", cmd_train, "train one cell (LoPA, PT, IDPG, LoRA, prefix, FFT); resumes from RUN_DIR/checkpoint"},
       {"eval", cmd_eval, "evaluate a trained run's adapter; write predictions.jsonl and metrics"},
       {"sweep", cmd_sweep, "expand a sweep spec; run it locally or as a SLURM job array; show status"},

@@ -1,0 +1,52 @@
+// lopa score: scores predictions made by any tool (lopa eval, or another) against a task's split and
+// prints the metrics as one JSON object.
+#include <iostream>
+
+#include "apps/commands.h"
+#include "apps/options.h"
+#include "experiments/scorer.h"
+#include "experiments/task.h"
+#include "runtime/error.h"
+
+namespace lopa::app {
+
+int cmd_score(const Args& args) {
+  po::options_description desc("score");
+  desc.add_options()
+      ("task", po::value<std::string>()->required(), "sst2 | rte | mrpc | qnli | qqp | mnli | mbpp | cruxeval-i | cruxeval-o")
+      ("data-dir", po::value<std::string>()->required(), "data root laid out like ../shared/data")
+      ("predictions", po::value<std::string>()->required(),
+       "JSONL: MBPP {\"task_id\",\"completion\"}, CruxEval {\"id\",\"prediction\"}, GLUE {\"idx\",\"prediction\"}")
+      ("split", po::value<std::string>(), "split to score against (default: the one the paper reports: "
+       "dev for GLUE, dev_matched for MNLI, test for MBPP/CruxEval)")
+      ("workers", po::value<int>()->default_value(0), "programs run in parallel (0 = number of cores)")
+      ("timeout", po::value<double>()->default_value(10.0), "wall-clock seconds per program")
+      ("unsafe-exec", po::bool_switch(), "run code without a sandbox when bubblewrap is unusable")
+      ("skip-bad-rows", po::bool_switch(), "skip (and count) malformed data rows instead of failing")
+      ("postprocess", po::bool_switch(), "MBPP: cut raw completions at stop sequences / the function body first");
+  auto parsed = parse_options("score", "--task TASK --data-dir DIR --predictions FILE [--split NAME]", desc, args);
+  if (parsed.help) return 0;
+  const auto& vm = parsed.vm;
+
+  const std::string task = vm["task"].as<std::string>();
+  const TaskInfo& info = task_info(task);
+  const std::string split = vm.count("split") ? vm["split"].as<std::string>() : info.eval_split;
+  LoadOptions lo;
+  lo.skip_bad_rows = vm["skip-bad-rows"].as<bool>();
+  Dataset ds = load_task(task, vm["data-dir"].as<std::string>(), split, lo);
+  if (ds.skipped_rows > 0) std::cerr << "score: skipped " << ds.skipped_rows << " malformed data rows" << std::endl;
+  auto preds = read_predictions(task, vm["predictions"].as<std::string>());
+
+  ScoreOptions so;
+  so.sandbox.workers = vm["workers"].as<int>();
+  so.sandbox.unsafe_exec = vm["unsafe-exec"].as<bool>();
+  so.sandbox.limits.wall_seconds = vm["timeout"].as<double>();
+  LOPA_CHECK(so.sandbox.limits.wall_seconds > 0, "lopa score: --timeout must be positive");
+  so.mbpp_postprocess = vm["postprocess"].as<bool>();
+  Metrics m = score_predictions(task, ds.examples, preds, so);
+  m["skipped_rows"] = (double)ds.skipped_rows;
+  std::cout << metrics_json(m) << std::endl;
+  return 0;
+}
+
+}  // namespace lopa::app

@@ -1,0 +1,80 @@
+// Sandbox: runs untrusted (model-written) Python programs, each in a child `python3 -I` inside
+// bubblewrap, and reports pass/fail. Per program:
+//  - bwrap --unshare-user/net/pid/ipc/uts (+cgroup when possible), --disable-userns, --die-with-parent,
+//    --new-session; read-only bind of /, minimal read-only /dev, fresh /proc; /tmp is a private,
+//    size-capped tmpfs and the program's own (initially empty) working directory, the only writable
+//    path; the program itself is a read-only file in it. No network (empty network namespace).
+//  - rlimits: CPU seconds, address space, file size, open files, processes, no core files.
+//  - When the evaluator runs as root, each running program gets its own unprivileged uid
+//    (1e9 + 256 * (pid % 4e6) + slot): RLIMIT_NPROC is not enforced for root, and a private uid also
+//    lets the evaluator kill everything the program left behind (kill(-1) as that uid).
+//  - Wall-clock timeout kills the process group (and with it the pid namespace); stdout+stderr are
+//    read as they come and the program is killed once they exceed the output cap; the host temp dir
+//    holding the program is removed afterwards.
+// When bubblewrap is missing or fails its self-test, the Sandbox refuses to run anything unless
+// unsafe_exec is set (then programs run under the same rlimits/uid but without namespaces, and a
+// warning is logged).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lopa {
+
+struct SandboxLimits {
+  double wall_seconds = 10.0;                  // whole program, wall clock
+  int64_t cpu_seconds = 10;                    // RLIMIT_CPU per process
+  int64_t address_space_bytes = 2LL << 30;     // RLIMIT_AS per process
+  int64_t file_size_bytes = 16LL << 20;        // RLIMIT_FSIZE
+  int64_t open_files = 64;                     // RLIMIT_NOFILE
+  int64_t processes = 32;                      // RLIMIT_NPROC for the program's uid (bwrap's 2 included)
+  int64_t output_bytes = 1LL << 20;            // stdout + stderr; beyond this the program is killed (failed)
+  int64_t capture_bytes = 64LL << 10;          // how much of each stream is kept in ExecResult
+  int64_t tmpfs_bytes = 64LL << 20;            // size of the private /tmp
+};
+
+struct SandboxOptions {
+  SandboxLimits limits;
+  bool unsafe_exec = false;                 // allow running without a sandbox when none can be created
+  int workers = 0;                          // parallel programs in run_all; 0 = number of cores
+  std::string python = "/usr/bin/python3";
+  std::string bwrap = "/usr/bin/bwrap";
+};
+
+struct ExecResult {
+  bool passed = false;      // exited normally with status 0, within every limit
+  std::string status;       // "passed", "failed" (non-zero exit), "signal", "timeout", "output_limit", "error"
+  int exit_code = -1;       // when exited normally
+  int term_signal = 0;      // when killed by a signal
+  std::string out, err;     // captured stdout / stderr (at most capture_bytes each)
+  bool truncated = false;   // some output was not kept
+  double wall_seconds = 0;
+};
+
+class Sandbox {
+ public:
+  // Checks bubblewrap with a self-test program; throws lopa::Error when it is unusable and
+  // !opts.unsafe_exec.
+  explicit Sandbox(SandboxOptions opts = {});
+
+  bool sandboxed() const { return sandboxed_; }
+  const std::string& description() const { return description_; }
+  int workers() const { return workers_; }
+  const SandboxOptions& options() const { return opts_; }
+
+  // Runs one program (Python source) and waits for it; thread-safe.
+  ExecResult run(const std::string& program) const;
+  // Runs every program on workers() threads; results in input order.
+  std::vector<ExecResult> run_all(const std::vector<std::string>& programs) const;
+
+ private:
+  ExecResult run_mode(const std::string& program, bool use_bwrap) const;
+
+  SandboxOptions opts_;
+  bool sandboxed_ = false;
+  std::string description_;
+  int workers_ = 1;
+};
+
+}  // namespace lopa
