@@ -19,6 +19,7 @@ struct Command {
 const std::vector<Command>& commands();
 
 // One declaration per command, defined in apps/cmd_<name>.cpp.
+int cmd_tokenize(const Args& args);
 int cmd_score(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);

@@ -12,6 +12,7 @@ namespace lopa::app {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
+      {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer.json (no special tokens)"},
       {"score", cmd_score, "score predictions (GLUE labels, MBPP/CruxEval code, sandboxed) and print metrics as JSON"},
       {"train", cmd_train, "train one cell (LoPA, PT, IDPG, LoRA, prefix, FFT); resumes from RUN_DIR/checkpoint"},
       {"eval", cmd_eval, "evaluate a trained run's adapter; write predictions.jsonl and metrics"},
