@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Run ON the lent GPU machine (device tool), from the repository root, with .gpu carried:
+#   bash scripts/gpu/device.sh
+# Unpacks the carried Debian packages into a private sysroot (never into /), builds the runtime
+# (LOPA_RUNTIME_ONLY) against the CUDA LibTorch inside Python's torch with NCCL from its wheel, then
+# runs the distributed suites (NCCL + MPI) and the all-reduce benchmark. Logs go to $OUT when set.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/lopa-gpu-out}
+mkdir -p "$OUT"
+SYS=/tmp/lopa-sysroot
+ML=$SYS/usr/lib/x86_64-linux-gnu
+rm -rf "$SYS" && mkdir -p "$SYS"
+for f in .gpu/debs/*.deb; do dpkg -x "$f" "$SYS"; done
+export OPAL_PREFIX=$SYS/usr
+export PATH=$SYS/usr/bin:$PATH
+export LD_LIBRARY_PATH=$ML/openmpi/lib:$ML:${LD_LIBRARY_PATH:-}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+ln -sf mpiexec.openmpi "$SYS/usr/bin/mpirun"
+
+PY=${PYTHON:-python3}
+TORCH_PREFIX=$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')
+NCCL_DIR=$($PY -c 'import importlib.util as u; print(list(u.find_spec("nvidia.nccl").submodule_search_locations)[0])')
+NCCL_LIB=$(ls "$NCCL_DIR"/lib/libnccl.so* | head -1)
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+echo "nccl: $NCCL_LIB"
+
+BUILD=build-gpu
+cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DLOPA_RUNTIME_ONLY=ON \
+  -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr;$ML/cmake;$SYS/usr/share/cmake" \
+  -DMPI_C_COMPILER="$SYS/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$SYS/usr/bin/mpiexec.openmpi" \
+  -DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB" \
+  -DCUDA_RUNTIME_INCLUDE_DIR=/usr/local/cuda/include 2>&1 | tee "$OUT/configure.log" | grep -E "lopa:|Error|error" || true
+cmake --build $BUILD -j"$(nproc)" 2>&1 | tee "$OUT/build.log" | grep -E "error|Error|Built target" | tail -40
+echo "== ctest (runtime-only build: communicators, tensor parallel, data parallel; NCCL on the GPU)"
+ctest --test-dir $BUILD --output-on-failure -j4 2>&1 | tee "$OUT/ctest.log" | tail -60
+for b in $BUILD/bin/bench_allreduce; do
+  [[ -x $b ]] || continue
+  echo "== all-reduce: NCCL np 1 (one GPU); MPI CPU np 2"
+  mpirun --oversubscribe -np 1 $b --device cuda 2>&1 | tee "$OUT/bench_nccl.log" | tail -20
+  mpirun --oversubscribe -np 2 $b --device cpu 2>&1 | tee "$OUT/bench_mpi.log" | tail -20
+done

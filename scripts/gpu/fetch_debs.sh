@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run HERE (a Debian 12 machine with the archive): downloads the Debian packages that the lent GPU
+# machine lacks (Open MPI, GoogleTest, nlohmann-json) into .gpu/debs, which is git-ignored and is
+# carried to the device by the `carry` argument. scripts/gpu/device.sh unpacks them there.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p .gpu/debs
+cd .gpu/debs
+apt-get download \
+  libopenmpi-dev libopenmpi3 openmpi-bin openmpi-common libpmix2 libevent-2.1-7 libevent-pthreads-2.1-7 \
+  libhwloc15 libhwloc-plugins libfabric1 libucx0 libpsm2-2 libpsm-infinipath1 librdmacm1 libibverbs1 \
+  libnl-3-200 libnl-route-3-200 libmunge2 libxnvctrl0 \
+  libgtest-dev nlohmann-json3-dev
+du -sh .
