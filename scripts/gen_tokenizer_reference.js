@@ -54,8 +54,23 @@ const flagTexts = ['a [MASK] b', 'a   [MASK]b', '[MASK]', ' [MASK]', '[MASK][MAS
   'cat', 'a cat b', 'concat', 'cats', 'cat_x', 'cat!', '(cat)', 'é cat é', 'the dog', 'hotdog', ' dog ', 'dog', 'a  dog',
   'x  <both>  y', '<both>', 'a\t<both>\tb', '[MASK]<sep> cat dog <both>'];
 
+// llama2's tokenizer.json re-expressed with the Metaspace pre-tokenizer/decoder that newer Llama and
+// Mistral files use (no normalizer); the C++ test builds the same files (MetaspaceTokenizerJson).
+const metaspace = (scheme, split) => {
+  const j = JSON.parse(fs.readFileSync(`${shared}/tokenizers/llama2/tokenizer.json`, 'utf8'));
+  j.normalizer = null;
+  j.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: scheme, split };
+  j.decoder = { type: 'Sequence', decoders: [{ type: 'Metaspace', replacement: '\u2581', prepend_scheme: scheme, split },
+                                             { type: 'ByteFallback' }, { type: 'Fuse' }] };
+  const file = `/tmp/llama2_metaspace_${scheme}_${split}.json`;
+  fs.writeFileSync(file, JSON.stringify(j));
+  return file;
+};
+
 (async () => {
   const all = Object.entries(dirs).map(([name, dir]) => [name, `${shared}/${dir}/tokenizer.json`, fixed.concat(randoms)]);
+  all.push(['llama2+metaspace-first', metaspace('first', false), fixed.concat(randoms.slice(0, 60))]);
+  all.push(['llama2+metaspace-always-split', metaspace('always', true), fixed.concat(randoms.slice(0, 60))]);
   all.push(['stories260K+flags', '/tmp/stories260K_flags_tokenizer.json', flagTexts.concat(fixed.slice(0, 20))]);
   for (const [name, file, texts] of all) {
     const t = Tokenizer.fromFile(file);

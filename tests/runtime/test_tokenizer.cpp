@@ -187,6 +187,7 @@ TEST(Unicode, LossyUtf8) {
 namespace {
 
 std::string write_flags_tokenizer();
+std::string write_metaspace_tokenizer(const std::string& scheme, bool split);
 
 // Strings over every character class the pre-tokenizers distinguish (Unicode letters/digits of many
 // scripts, White_Space variants, combining marks, emoji, whitespace runs, special-token strings
@@ -199,10 +200,14 @@ TEST(Tokenizer, AgreesWithHuggingFaceOnArbitraryText) {
       {"gpt2", "tokenizers/gpt2"},           {"llama2", "tokenizers/llama2"},
       {"llama3", "tokenizers/llama3"},       {"qwen3", "tokenizers/qwen3"},
       {"stories260K", "models/stories260K"}, {"glue-lm-8M", "models/glue-lm-8M"}};
-  const Tokenizer flags = Tokenizer::from_files(write_flags_tokenizer());
+  std::map<std::string, Tokenizer> variants;
+  variants.emplace("stories260K+flags", Tokenizer::from_files(write_flags_tokenizer()));
+  variants.emplace("llama2+metaspace-first", Tokenizer::from_files(write_metaspace_tokenizer("first", false)));
+  variants.emplace("llama2+metaspace-always-split", Tokenizer::from_files(write_metaspace_tokenizer("always", true)));
   int failures = 0;
   for (const auto& l : lines) {
-    const Tokenizer& tok = l["tokenizer"] == "stories260K+flags" ? flags : tokenizer(dirs.at(l["tokenizer"]));
+    auto v = variants.find(l["tokenizer"]);
+    const Tokenizer& tok = v != variants.end() ? v->second : tokenizer(dirs.at(l["tokenizer"]));
     const std::string text = l["text"];
     const std::string where = l["tokenizer"].get<std::string>() + ": " + l["text"].dump();
     const auto ids = ids_of(l["ids"]);
@@ -278,6 +283,17 @@ std::string write_flags_tokenizer() {
   both["rstrip"] = true;
   j["added_tokens"].push_back(both);
   return write_file("stories260K_flags_tokenizer.json", j.dump());
+}
+
+// llama2's tokenizer.json with the Metaspace pre-tokenizer and decoder of newer Llama/Mistral files.
+std::string write_metaspace_tokenizer(const std::string& scheme, bool split) {
+  std::ifstream in(kShared + "/tokenizers/llama2/tokenizer.json");
+  json j = json::parse(in);
+  const json meta = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", scheme}, {"split", split}};
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = meta;
+  j["decoder"] = {{"type", "Sequence"}, {"decoders", {meta, {{"type", "ByteFallback"}}, {{"type", "Fuse"}}}}};
+  return write_file("llama2_metaspace_" + scheme + "_" + (split ? "split" : "whole") + ".json", j.dump());
 }
 
 TEST(TokenizerErrors, MalformedTokenizerJson) {
