@@ -31,8 +31,11 @@ MpiRuntime::~MpiRuntime() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (std::uncaught_exceptions() > 0 && size > 1) {
-    std::cerr << "rank " << rank << ": exiting on an uncaught exception; aborting the job" << std::endl;
-    MPI_Abort(MPI_COMM_WORLD, 1);
+    // Not MPI_Finalize (it would wait for ranks that wait for this one), and not MPI_Abort (the
+    // exception's message, printed by whoever catches it, would be lost): the process exits non-zero
+    // without finalising, and mpirun/srun end every other rank.
+    std::cerr << "rank " << rank << ": failed (the error follows); the launcher ends the job" << std::endl;
+    return;
   }
   MPI_Finalize();
 }

@@ -13,7 +13,9 @@ class MpiRuntime {
   };
   explicit MpiRuntime(Mode mode = Mode::IfLaunched, int* argc = nullptr, char*** argv = nullptr);
   // Finalises MPI when this guard initialised it. Unwinding from an exception in a job of several
-  // ranks aborts the job instead (MPI_Finalize would wait for ranks that wait for this one).
+  // ranks skips MPI_Finalize (which would wait for ranks that wait for this one): the process then
+  // exits non-zero unfinalised, and the launcher ends the whole job. (run_rank() in failure.h is the
+  // direct path: it prints "rank N: <error>" and aborts at once.)
   ~MpiRuntime();
   MpiRuntime(const MpiRuntime&) = delete;
   MpiRuntime& operator=(const MpiRuntime&) = delete;
