@@ -19,6 +19,9 @@ struct Command {
 const std::vector<Command>& commands();
 
 // One declaration per command, defined in apps/cmd_<name>.cpp.
+int cmd_info(const Args& args);
+int cmd_generate(const Args& args);
+int cmd_init_model(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_score(const Args& args);
 int cmd_train(const Args& args);
