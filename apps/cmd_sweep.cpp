@@ -162,7 +162,8 @@ int do_record(const Args& args) {
     st.reason = "requeued after SLURM's pre-timeout signal";
   } else if (status == "finished") {
     st.exit_code = p.vm["exit-code"].as<int>();
-    st.status = cl::judge_attempt(st.exit_code, cl::read_run_log_status(P.run_dir(id)), st.reason);
+    st.status = cl::judge_attempt(st.exit_code, cl::read_run_log_status(P.run_dir(id)), plan.spec.launch.require_run_log,
+                                  st.reason);
     st.finished_at = cl::utc_now();
   } else {
     fail("lopa sweep record: --status '", status, "': expected running, requeued or finished");

@@ -63,7 +63,7 @@ void write_cell_state(const std::string& path, const CellState& s) {
   LOPA_CHECK(!ec, path, ": cannot write cell state: ", ec.message());
 }
 
-std::string judge_attempt(int exit_code, const RunLogStatus& log, std::string& reason) {
+std::string judge_attempt(int exit_code, const RunLogStatus& log, bool require_log, std::string& reason) {
   reason.clear();
   if (exit_code == kExitCheckpointed) {
     reason = "stopped at a checkpoint (exit 75) before finishing";
@@ -71,6 +71,10 @@ std::string judge_attempt(int exit_code, const RunLogStatus& log, std::string& r
   }
   if (exit_code != 0) {
     reason = exit_code > 128 ? str("killed by signal ", exit_code - 128) : str("exit code ", exit_code);
+    return "failed";
+  }
+  if (!log.exists && require_log) {
+    reason = "exit code 0 but no run log (metrics.h5)";
     return "failed";
   }
   if (log.exists && !log.readable) {
@@ -98,7 +102,7 @@ bool slurm_active(const std::string& state) {
 }  // namespace
 
 CellStatus cell_status(const std::string& run_dir, const std::string& state_path, const SlurmView* slurm,
-                       const std::string& job_id) {
+                       const std::string& job_id, bool require_log) {
   CellStatus out;
   out.state = read_cell_state(state_path);
   out.log = read_run_log_status(run_dir);
@@ -142,7 +146,7 @@ CellStatus cell_status(const std::string& run_dir, const std::string& state_path
   }
   if (st.status == "completed" || st.status == "failed") {
     std::string reason;
-    out.status = st.status == "completed" ? judge_attempt(0, out.log, reason) : "failed";
+    out.status = st.status == "completed" ? judge_attempt(0, out.log, require_log, reason) : "failed";
     if (st.status == "failed") reason = st.reason.empty() ? str("exit code ", st.exit_code) : st.reason;
     out.detail = out.status == "completed" ? str("attempt ", st.attempt, ", finished ", st.finished_at) : reason;
     // A newer submission may be queued for a failed cell.

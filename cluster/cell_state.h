@@ -29,9 +29,10 @@ CellState read_cell_state(const std::string& path);
 // Atomic (write to a temporary file, then rename).
 void write_cell_state(const std::string& path, const CellState& s);
 
-// The judgement of a finished attempt: exit code 0 and a run log (when the command wrote one) that
-// says completed. Returns "completed" or "failed" and sets `reason` for failures.
-std::string judge_attempt(int exit_code, const RunLogStatus& log, std::string& reason);
+// The judgement of a finished attempt: exit code 0 and a run log that says completed (with
+// require_log = false, no run log at all also passes). Returns "completed" or "failed" and sets
+// `reason` for failures.
+std::string judge_attempt(int exit_code, const RunLogStatus& log, bool require_log, std::string& reason);
 
 // SLURM's states of array tasks ("<job>_<task>" -> RUNNING, PENDING, COMPLETED, TIMEOUT, ...).
 // `known` is false when neither sacct nor squeue answered.
@@ -51,7 +52,7 @@ struct CellStatus {
 // `slurm` may be null (no job recorded). `job_id` is the array task this cell was last submitted as
 // ("" when never submitted).
 CellStatus cell_status(const std::string& run_dir, const std::string& state_path, const SlurmView* slurm,
-                       const std::string& job_id);
+                       const std::string& job_id, bool require_log = true);
 
 // Asks sacct (then squeue) about the tasks of these array jobs.
 SlurmView query_slurm(const std::vector<std::string>& array_jobs);

@@ -82,7 +82,7 @@ int run_local(const Plan& plan, const LocalRunOptions& options, std::ostream& ou
   std::deque<const Cell*> queue;
   int done = 0, skipped = 0, elsewhere = 0;
   for (const auto& c : plan.cells) {
-    const auto s = cell_status(P.run_dir(c.id), P.state(c.id), nullptr, "");
+    const auto s = cell_status(P.run_dir(c.id), P.state(c.id), nullptr, "", L.require_run_log);
     if (s.status == "completed") {
       ++done;
       ++skipped;
@@ -179,7 +179,7 @@ int run_local(const Plan& plan, const LocalRunOptions& options, std::ostream& ou
     ++attempts_finished;
     seconds[c->id] += secs;
     std::string reason;
-    const std::string verdict = judge_attempt(code, read_run_log_status(P.run_dir(c->id)), reason);
+    const std::string verdict = judge_attempt(code, read_run_log_status(P.run_dir(c->id)), L.require_run_log, reason);
     CellState st = read_cell_state(P.state(c->id));
     st.status = verdict;
     st.exit_code = code;

@@ -74,12 +74,18 @@ record() { "$lopa" sweep record --spec "$spec" --cell "$cell_id" --executor slur
 
 # SLURM's pre-timeout signal reaches this shell (--signal=B:USR1@N). Forward it to the cell's launcher
 # (srun / mpirun forward SIGUSR1 to every rank), let the trainer checkpoint and exit, then requeue.
+# The launcher is the command's process when bash exec'd it (one simple command), else the children
+# of that bash (a compound command such as train && eval). Never the launcher's own helper processes.
 requeue=0
 child=0
 on_usr1() {
   requeue=1
   say "pre-timeout signal: asking cell $cell_id to checkpoint"
-  if [ "$child" -ne 0 ]; then pkill -USR1 -P "$child" 2>/dev/null || kill -USR1 "$child" 2>/dev/null; fi
+  if [ "$child" -eq 0 ]; then return; fi
+  case "$(cat "/proc/$child/comm" 2>/dev/null)" in
+    bash|sh|dash) pkill -USR1 -P "$child" 2>/dev/null ;;
+    *) kill -USR1 "$child" 2>/dev/null ;;
+  esac
 }
 trap on_usr1 USR1
 
@@ -190,7 +196,7 @@ SubmitResult submit_slurm(const Plan& plan, bool dry_run) {
   for (const auto& c : plan.cells) {
     auto it = jobs.cell_task.find(c.id);
     const auto s = cell_status(P.run_dir(c.id), P.state(c.id), dry_run ? nullptr : &view,
-                               it == jobs.cell_task.end() ? "" : it->second);
+                               it == jobs.cell_task.end() ? "" : it->second, L.require_run_log);
     if (s.status == "completed" || (!dry_run && (s.status == "running" || s.status == "pending") && !s.detail.empty()))
       continue;  // done, or already in the queue
     const auto vars = std::map<std::string, std::string>{

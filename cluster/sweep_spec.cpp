@@ -24,7 +24,7 @@ const std::vector<std::string>& launch_key_names() {
       "executor",  "ranks-per-cell", "tp",           "jobs",      "max-retries", "max-parallel", "nodes",
       "gpus-per-node", "cpus-per-task", "mem",       "time",      "partition",   "account",      "qos",
       "sbatch-extra",  "launcher",   "srun-args",    "mpirun",    "mpirun-args", "signal-seconds",
-      "cell-command",  "report-command", "lopa"};
+      "cell-command",  "report-command", "lopa", "require-run-log"};
   return names;
 }
 
@@ -169,6 +169,11 @@ SweepSpec read_sweep_spec(const std::string& path) {
   }
   lget("report-command", L.report_command);
   lget("lopa", L.lopa);
+  if (vm.count("launch.require-run-log")) {
+    const auto v = get("launch.require-run-log");
+    LOPA_CHECK(v == "true" || v == "false", path, ": [launch] require-run-log = '", v, "': expected true or false");
+    L.require_run_log = v == "true";
+  }
   if (vm.count("launch.tp")) {
     spec.launch_tp = get("launch.tp");
     check_train_value(*find_train_key("tp"), spec.launch_tp, path + ": [launch]");

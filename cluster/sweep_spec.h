@@ -34,6 +34,9 @@ struct LaunchSpec {
   std::string mpirun = "mpirun";          // the mpirun program (local executor, and launcher = mpirun)
   std::string mpirun_args;                // extra mpirun options
   int signal_seconds = 300;               // SLURM pre-timeout signal (SIGUSR1) lead time; 0 = none
+  // A cell whose command exits 0 without writing RUN_DIR/metrics.h5 failed (a launcher that lost its
+  // ranks can exit 0). Off only for cell commands that write no run log.
+  bool require_run_log = true;
   // Shell command run for one cell ({placeholders} are expanded and shell-quoted, see cell_command.h)
   // and the aggregation run after all cells (empty = none).
   std::string cell_command =

@@ -18,7 +18,7 @@ SweepStatus sweep_status(const Plan& plan, bool ask_slurm) {
   for (const auto& c : plan.cells) {
     auto it = jobs.cell_task.find(c.id);
     auto cs = cell_status(P.run_dir(c.id), P.state(c.id), jobs.array_jobs.empty() ? nullptr : &view,
-                          it == jobs.cell_task.end() ? "" : it->second);
+                          it == jobs.cell_task.end() ? "" : it->second, plan.spec.launch.require_run_log);
     if (cs.status == "pending") ++s.pending;
     else if (cs.status == "running") ++s.running;
     else if (cs.status == "completed") ++s.completed;

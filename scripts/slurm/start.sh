@@ -29,7 +29,7 @@ cleanup_on_failure() {
 }
 trap cleanup_on_failure EXIT
 
-mkdir -p "$dir"/{munge,state,spool,log,run}
+mkdir -p "$dir"/{munge,state,spool,log,run,tmp}
 chmod 700 "$dir/munge"
 
 # munged refuses keys and directories that others can write; a private key for this cluster.
@@ -90,6 +90,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
 MpiDefault=none
+TmpFS=$dir/tmp
 ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=30
@@ -102,6 +103,9 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscr
 CONF
 # An empty cgroup.conf keeps slurmd from reading a system one.
 : > "$dir/cgroup.conf"
+# PMIx (srun --mpi=pmix) keeps per-step directories named by job id; job ids restart at 1 in every
+# fresh cluster, so they go under DIR instead of /tmp where an earlier cluster may have left some.
+echo "PMIxCliTmpDirBase=$dir/tmp" > "$dir/mpi.conf"
 
 cat > "$dir/env.sh" <<ENV
 export SLURM_CONF="$dir/slurm.conf"

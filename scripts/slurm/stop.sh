@@ -21,6 +21,18 @@ stop_pidfile() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# Jobs first, while the controller still runs: their slurmstepd processes would outlive slurmd.
+if [[ -f "$dir/run/slurmctld.pid" ]] && kill -0 "$(cat "$dir/run/slurmctld.pid" 2>/dev/null)" 2>/dev/null; then
+  export SLURM_CONF="$dir/slurm.conf"
+  if [[ -n "$(squeue -h --me -o %i 2>/dev/null)" ]]; then
+    scancel --me 2>/dev/null || true
+    for _ in $(seq 1 150); do
+      [[ -z "$(squeue -h --me -o %i 2>/dev/null)" ]] && break
+      sleep 0.2
+    done
+  fi
+fi
+
 stop_pidfile "$dir/run/slurmd.pid"
 stop_pidfile "$dir/run/slurmctld.pid"
 stop_pidfile "$dir/run/munged.pid"

@@ -9,7 +9,8 @@ follows the trainer's contract with the executors (cluster/cell_command.h, DESIG
   * every rank writes RUN_DIR/rank-<r>-of-<n>.txt (so tests see how many ranks the launcher made).
 
 Test knobs: --fail-once-if KEY=VALUE fails the first attempt of matching cells, --always-fail-if
-KEY=VALUE every attempt, --sleep S works for S seconds (in small steps, so SIGUSR1 is seen promptly).
+KEY=VALUE every attempt, --sleep S works for S seconds in all (in small steps, so SIGUSR1 is seen
+promptly; a resumed run does only what its checkpoint says is left).
 """
 import argparse
 import json
@@ -58,6 +59,10 @@ def main():
 
     ckpt = os.path.join(a.out, "checkpoint", "state")
     resumed = os.path.exists(ckpt)
+    done = 0.0  # seconds of work already done (restored from the checkpoint)
+    if resumed:
+        with open(ckpt) as f:
+            done = float(f.read().split()[1])
     with open(os.path.join(a.out, "invocations.log"), "a") as f:
         f.write("attempt resumed=%d pid=%d\n" % (resumed, os.getpid()))
 
@@ -77,14 +82,14 @@ def main():
         h.attrs["world_size"] = size
 
     step = 0.05
-    waited = 0.0
-    while waited < a.sleep and not (stop["usr1"] and not resumed):
+    while done < a.sleep and not stop["usr1"]:
         time.sleep(step)
-        waited += step
-    if stop["usr1"] and not resumed:
+        done += step
+    if stop["usr1"]:
         os.makedirs(os.path.dirname(ckpt), exist_ok=True)
-        with open(ckpt, "w") as f:
-            f.write("waited %.2f\n" % waited)
+        with open(ckpt + ".tmp", "w") as f:
+            f.write("done %.2f\n" % done)
+        os.replace(ckpt + ".tmp", ckpt)
         return 75
 
     marker = os.path.join(a.out, "failed-once")

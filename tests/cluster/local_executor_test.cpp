@@ -174,5 +174,20 @@ TEST(LocalExecutor, RefusesMoreProcessesThanCoresUnlessForced) {
   fs::remove_all(dir);
 }
 
+TEST(LocalExecutor, ExitZeroWithoutARunLogIsAFailureUnlessNoneIsExpected) {
+  const auto dir = make_temp_dir("local");
+  const auto spec = dir + "/spec.ini";
+  const std::string base = "name = nolog\nroot = " + dir + "/runs\n[grid]\nmodel = m\ntask = rte\nmethod = pt\n"
+                           "[launch]\nmax-retries = 0\nreport-command =\ncell-command = mkdir -p {run_dir}\n";
+  write_text(spec, base);
+  std::string out;
+  EXPECT_EQ(run(std::string(LOPA_BIN) + " sweep run --spec " + spec, &out), 1) << out;
+  EXPECT_NE(out.find("exit code 0 but no run log (metrics.h5)"), std::string::npos) << out;
+  write_text(spec, base + "require-run-log = false\n");
+  EXPECT_EQ(run(std::string(LOPA_BIN) + " sweep run --spec " + spec, &out), 0) << out;
+  EXPECT_NE(out.find("1/1 done, 0 failed, 0 left"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace lopa::cluster

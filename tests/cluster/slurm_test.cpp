@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <iostream>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -53,7 +54,10 @@ class Slurm : public ::testing::Test {
   static void TearDownTestSuite() {
     if (cluster_dir.empty()) return;
     // Stops exactly the daemons start.sh started (pid files in cluster_dir), also after failures.
-    run("bash " + std::string(LOPA_SOURCE_DIR) + "/scripts/slurm/stop.sh " + cluster_dir + " --remove");
+    // The cluster's logs stay for a look when a test failed.
+    const bool keep = ::testing::UnitTest::GetInstance()->failed_test_count() > 0;
+    run("bash " + std::string(LOPA_SOURCE_DIR) + "/scripts/slurm/stop.sh " + cluster_dir + (keep ? "" : " --remove"));
+    if (keep) std::cerr << "SLURM test cluster kept for inspection: " << cluster_dir << "\n";
     unsetenv("SLURM_CONF");
   }
   void SetUp() override {
@@ -141,7 +145,12 @@ TEST_F(Slurm, JobArraySweepOfTwoRankCellsCompletesAndIsReported) {
   if (report) {
     for (const char* m : {"lopa", "pt", "idpg"}) EXPECT_NE(table.find(m), std::string::npos) << table;
   } else {
-    for (const auto& c : plan.cells) EXPECT_NE(table.find(c.id + "  completed"), std::string::npos) << table;
+    for (const auto& c : plan.cells) {  // `lopa sweep status` prints "<id>  completed  ..." per cell
+      const auto at = table.find(c.id + " ");
+      ASSERT_NE(at, std::string::npos) << table;
+      const auto line = table.substr(at, table.find('\n', at) - at);
+      EXPECT_NE(line.find(" completed "), std::string::npos) << line;
+    }
   }
   // Submitting again submits nothing: every cell is completed.
   ASSERT_EQ(run(std::string(LOPA_BIN) + " sweep submit --spec " + spec, &out), 0) << out;
@@ -153,7 +162,7 @@ TEST_F(Slurm, PreTimeoutSignalCheckpointsRequeuesAndResumes) {
   write_text(spec, "name = slurm-requeue\nroot = " + root +
                        "\n[grid]\nmodel = m\ntask = rte\nmethod = pt\n[launch]\nexecutor = slurm\nranks-per-cell = 2\n"
                        "signal-seconds = 60\nreport-command =\ncell-command = {launch} /usr/bin/python3 " +
-                       cell_program() + " --config {config} --out {run_dir} --sleep 120\n");
+                       cell_program() + " --config {config} --out {run_dir} --sleep 15\n");
   const auto plan = make_plan(read_sweep_spec(spec));
   ASSERT_EQ(plan.cells.size(), 1u);
   const auto& id = plan.cells[0].id;
