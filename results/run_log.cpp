@@ -126,8 +126,9 @@ void release_lock(const std::string& path, int fd) {
   ::close(fd);
 }
 
-// Writes all of `data` to `path` and makes it durable.
-void write_file_durably(const std::string& path, const std::vector<char>& data) {
+// Writes all of `data` to `path`; durable = fsync before returning (survives a machine crash, not
+// only a process crash: a killed process's writes are already in the page cache).
+void write_file(const std::string& path, const std::vector<char>& data, bool durable) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   LOPA_CHECK(fd >= 0, path, ": cannot create: ", std::strerror(errno));
   size_t off = 0;
@@ -141,7 +142,7 @@ void write_file_durably(const std::string& path, const std::vector<char>& data) 
     }
     off += static_cast<size_t>(w);
   }
-  ::fsync(fd);
+  if (durable) ::fsync(fd);
   LOPA_CHECK(::close(fd) == 0, path, ": close failed: ", std::strerror(errno));
 }
 
@@ -219,8 +220,10 @@ struct RunLog::Impl {
   }
 
   // Publishes a complete snapshot: PATH.tmp is written and renamed over PATH (atomic on POSIX), so a
-  // reader or a crash sees either the previous snapshot or this one, never a partial file.
-  void publish() {
+  // reader or a crash sees either the previous snapshot or this one, never a partial file. Periodic
+  // flushes skip fsync (its cost grows with the file: ~0.7 s at 10^6 points on a busy disk); evaluations,
+  // attributes, status changes, flush() and close are durable.
+  void publish(bool durable) {
     file->flush(H5F_SCOPE_GLOBAL);
     const ssize_t n = H5Fget_file_image(file->getId(), nullptr, 0);
     LOPA_CHECK(n > 0, path, ": cannot take an HDF5 file image");
@@ -228,16 +231,16 @@ struct RunLog::Impl {
     LOPA_CHECK(H5Fget_file_image(file->getId(), image.data(), image.size()) == n, path,
                ": cannot take an HDF5 file image");
     const std::string tmp = path + ".tmp";
-    write_file_durably(tmp, image);
+    write_file(tmp, image, durable);
     LOPA_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot replace with ", tmp, ": ",
                std::strerror(errno));
   }
 
-  void flush() {
+  void flush(bool durable = true) {
     LOPA_CHECK(open, path, ": run log already closed");
     try {
       write_buffers();
-      publish();
+      publish(durable);
     } catch (const H5::Exception& e) {
       fail(path, ": HDF5 error while flushing: ", e.getFuncName(), ": ", e.getDetailMsg());
     }
@@ -378,12 +381,12 @@ void RunLog::log_train(int64_t step, double loss, double lr, double grad_norm, d
   m.cols[3].push_back(tokens_per_s);
   m.cols[4].push_back(elapsed_s);
   if (m.policy.every_steps > 0 && static_cast<int64_t>(m.step.size()) >= m.policy.every_steps) {
-    m.flush();
+    m.flush(/*durable=*/false);
     return;
   }
   if (m.policy.every_seconds > 0 &&
       std::chrono::duration<double>(std::chrono::steady_clock::now() - m.last_flush).count() >= m.policy.every_seconds)
-    m.flush();
+    m.flush(/*durable=*/false);
 }
 
 void RunLog::log_eval(int64_t step, const std::map<std::string, double>& metrics) {

@@ -3,6 +3,8 @@
 
 #include <H5Cpp.h>
 
+#include <memory>
+
 #include "runtime/error.h"
 
 namespace lopa::results {
@@ -75,8 +77,17 @@ RunData RunLogReader::read(const std::string& path, bool with_train) {
   RunData run;
   run.path = path;
   try {
-    LOPA_CHECK(H5::H5File::isHdf5(path), path, ": not an HDF5 file");
-    H5::H5File f(path, H5F_ACC_RDONLY);
+    // No file locking: a reader must never be refused nor block a writer (the writer replaces the file
+    // by rename, so a reader always sees one complete snapshot).
+    H5::FileAccPropList fapl;
+    H5Pset_file_locking(fapl.getId(), false, true);
+    std::unique_ptr<H5::H5File> file;
+    try {
+      file = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, fapl);
+    } catch (const H5::Exception&) {
+      fail(path, ": cannot open as HDF5 (missing, unreadable, or not an HDF5 file)");
+    }
+    H5::H5File& f = *file;
     H5::Group root = f.openGroup("/");
     for (int i = 0, n = root.getNumAttrs(); i < n; ++i) {
       H5::Attribute a = root.openAttribute(static_cast<unsigned>(i));
