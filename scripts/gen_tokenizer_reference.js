@@ -82,5 +82,14 @@ const metaspace = (scheme, split) => {
       const decodedSkip = await t.decode(ids, true);
       console.log(JSON.stringify({ tokenizer: name, text, ids, ids_special: withSpecial, decoded, decoded_skip: decodedSkip }));
     }
+    // Decoding arbitrary id sequences (as generation produces: split UTF-8, stray byte tokens, specials).
+    const vocab = t.getVocabSize(true);
+    for (let k = 0; k < 40; ++k) {
+      const n = 1 + Math.floor(rand() * 12);
+      const ids = [];
+      for (let i = 0; i < n; ++i) ids.push(rand() < 0.3 ? Math.floor(rand() * Math.min(vocab, 300)) : Math.floor(rand() * vocab));
+      const decoded = await t.decode(ids, false), decodedSkip = await t.decode(ids, true);
+      console.log(JSON.stringify({ tokenizer: name, kind: 'decode', ids, decoded, decoded_skip: decodedSkip }));
+    }
   }
 })();
