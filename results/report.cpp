@@ -534,7 +534,7 @@ std::string format_report(const Report& rep, const std::string& format) {
         char buf[96];
         if (!cell) os << ",,,";
         else {
-          std::snprintf(buf, sizeof(buf), ",%.17g,%.17g,%d", cell->mean, cell->std, cell->n);
+          std::snprintf(buf, sizeof(buf), ",%.12g,%.12g,%d", cell->mean, cell->std, cell->n);
           os << buf;
         }
       }

@@ -2,6 +2,6 @@
 # tables against hand-computed statistics, LaTeX structure, plots.
 lopa_add_test_suite(results
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_run_log.cpp ${CMAKE_CURRENT_LIST_DIR}/test_report.cpp
-          ${CMAKE_CURRENT_LIST_DIR}/test_plot.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_plot.cpp ${CMAKE_CURRENT_LIST_DIR}/test_cli.cpp
   LIBS lopa_results
   TIMEOUT 300)
