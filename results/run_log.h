@@ -47,7 +47,7 @@ struct RunInfo {
 // When buffered points are published besides the mandatory flushes (every log_eval, set_attr, status
 // change, flush(), close/destruction; these also fsync). Policy flushes skip fsync: they survive a
 // killed process, not a machine crash. Each flush rewrites the whole file (~48 bytes per train point:
-// ~4 ms of CPU and a 5 MB write at 10^5 points). 0 disables a limit.
+// ~7 ms of CPU and a 5 MB write at 10^5 points). 0 disables a limit.
 struct FlushPolicy {
   int64_t every_steps = 0;     // after this many buffered train points
   double every_seconds = 10.0;  // or when the last flush is this old (checked at each log_train)
