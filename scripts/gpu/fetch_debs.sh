@@ -12,3 +12,7 @@ apt-get download \
   libnl-3-200 libnl-route-3-200 libmunge2 libxnvctrl0 \
   libgtest-dev nlohmann-json3-dev
 du -sh .
+cd ../..
+# The small fixtures the runtime tests read (../shared does not travel to the device).
+mkdir -p .gpu/shared/models
+cp -r ../shared/models/stories260K .gpu/shared/models/
