@@ -1,0 +1,11 @@
+# The model runtime: safetensors, checkpoints, configs, the Llama family against independent references
+# (fixture logits, bench/llama_ref.py), generation, and the info / generate / init-model commands.
+lopa_add_test_suite(model SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/test_safetensors.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_config.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_llama.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_generation.cpp
+  LIBS lopa_runtime nlohmann_json::nlohmann_json)
+target_include_directories(tests_model PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+lopa_use_pch(tests_model)
