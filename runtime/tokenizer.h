@@ -20,7 +20,10 @@ class Tokenizer {
 
   // Like HF `tokenizer(text, add_special_tokens=...)`: with add_special_tokens the post-processor /
   // config decides BOS/EOS. Special-token strings inside `text` map to their ids.
+  // Invalid UTF-8 in `text` is a lopa::Error. Thread-safe (the word cache is locked).
   std::vector<int64_t> encode(const std::string& text, bool add_special_tokens = false) const;
+  // The tokenizer.json decoder chain, like HF tokenizers' decode (transformers' optional
+  // clean_up_tokenization_spaces is not applied). Ids without a token are skipped, as HF does.
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = true) const;
 
   int64_t vocab_size() const;  // including added tokens
