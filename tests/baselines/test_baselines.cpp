@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "baselines/full_finetune.h"
 #include "baselines/idpg.h"
