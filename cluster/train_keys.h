@@ -1,6 +1,8 @@
 // The training keys a cell may set — DESIGN.md §3's core keys plus the method-specific ones — with
-// the methods that use each key and how its value is checked. One table shared by the sweep planner
-// (cluster/) and `lopa train`'s option list, so a spec can never name a key the trainer rejects.
+// the methods that use each key and how its value is checked, so a spec never names a key (or a
+// value) `lopa train` rejects. The same names, in the same order, as the trainer's own table
+// (experiments/train_config.cpp, which lives in a LibTorch library cluster/ must not link); a test
+// compares the two through `lopa train --help`.
 #pragma once
 
 #include <string>

@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev nlohmann-json3-dev
   python3 python3-numpy python3-torch
   bubblewrap gnuplot-nox
-  slurm-wlm munge
+  slurm-wlm munge procps
 )
 
 missing=()

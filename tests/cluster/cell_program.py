@@ -20,6 +20,7 @@ import sys
 import time
 
 import h5py
+import numpy as np
 
 
 def env_int(names, default):
@@ -72,14 +73,30 @@ def main():
         k, v = cond.split("=", 1)
         return config.get(k) == v
 
+    # The run log in DESIGN.md section 5's layout (types as results/run_log.h writes them).
     log = os.path.join(a.out, "metrics.h5")
+    now = lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with h5py.File(log, "w") as h:
-        h.attrs["schema_version"] = 1
+        h.attrs["schema_version"] = np.int64(1)
         h.attrs["status"] = "running"
         h.attrs["config"] = json.dumps(config)
-        for k in ("method", "task", "model", "seed"):
+        for k in ("method", "task", "model"):
             h.attrs[k] = config.get(k, "")
-        h.attrs["world_size"] = size
+        h.attrs["device"] = "cpu"
+        h.attrs["git_sha"] = ""
+        h.attrs["started_at"] = now()
+        h.attrs["finished_at"] = ""
+        h.attrs["error"] = ""
+        tp = int(config.get("tp", "1"))
+        for k, v in (("seed", int(config.get("seed", "0"))), ("world_size", size), ("tp", tp), ("dp", size // tp),
+                     ("trainable_params", 1000), ("total_params", 260000)):
+            h.attrs[k] = np.int64(v)
+        for name in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"):
+            h.create_dataset("train/" + name, shape=(0,), maxshape=(None,), chunks=(64,),
+                             dtype=np.int64 if name == "step" else np.float64)
+        for name in ("step", "accuracy"):
+            h.create_dataset("eval/" + name, shape=(0,), maxshape=(None,), chunks=(64,),
+                             dtype=np.int64 if name == "step" else np.float64)
 
     step = 0.05
     while done < a.sleep and not stop["usr1"]:
@@ -97,12 +114,19 @@ def main():
     if fail:
         open(marker, "w").close()
     with h5py.File(log, "a") as h:
-        h.attrs["status"] = "failed" if fail else "completed"
+        for name, v in (("step", 1), ("loss", 1.0), ("lr", 1e-3), ("grad_norm", 1.0), ("tokens_per_s", 1.0),
+                        ("elapsed_s", done)):
+            h["train/" + name].resize((1,))
+            h["train/" + name][0] = v
         if fail:
             h.attrs["error"] = "failing on purpose (test knob)"
         else:
-            h.create_dataset("eval/step", data=[1])
-            h.create_dataset("eval/accuracy", data=[0.5])
+            h["eval/step"].resize((1,))
+            h["eval/step"][0] = 1
+            h["eval/accuracy"].resize((1,))
+            h["eval/accuracy"][0] = 0.5 + 0.1 * int(config.get("seed", "0"))
+        h.attrs["finished_at"] = now()
+        h.attrs["status"] = "failed" if fail else "completed"
     return 3 if fail else 0
 
 

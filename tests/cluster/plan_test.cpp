@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "cluster/sweep_plan.h"
 #include "cluster/sweep_spec.h"
+#include "cluster/train_keys.h"
 #include "runtime/error.h"
 #include "tests/cluster/test_util.h"
 
@@ -207,6 +209,24 @@ TEST_F(PlanTest, BadSpecsAreOneLineErrorsNamingFileAndKey) {
     EXPECT_EQ(msg.rfind(c.expected, 0), 0u) << "spec:\n" << c.text << "\nmessage: " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
+}
+
+TEST(TrainKeys, SameKeysAsLoPaTrain) {
+  // Every key a spec may set is an option of `lopa train`, and every training option of it is a key.
+  std::string help;
+  ASSERT_EQ(test::run(std::string(LOPA_BIN) + " train --help", &help), 0) << help;
+  std::set<std::string> train_opts, ours;
+  std::istringstream in(help);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("--");
+    if (at == std::string::npos || line.find_first_not_of(' ') != at) continue;
+    const auto end = line.find_first_of(" \t", at);
+    const auto name = line.substr(at + 2, end == std::string::npos ? std::string::npos : end - at - 2);
+    if (name != "help" && name != "config" && name != "out") train_opts.insert(name);
+  }
+  for (const auto& k : train_keys()) ours.insert(k.name);
+  EXPECT_EQ(ours, train_opts);
 }
 
 }  // namespace
