@@ -26,3 +26,8 @@ add_dependencies(tests_failure test_failure_worker)
 # NCCL on CUDA tensors: skips without a CUDA LibTorch + NCCL + GPU (bench/gpu_check.sh runs it on one).
 lopa_add_test_suite(comm_nccl SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/test_comm_nccl.cpp LIBS lopa_runtime MPI_MAIN)
 
+
+# The real Llama model (runtime/llama.*) under tp = 2 (np 2) and tp 2 × dp 2 (np 4) against tp = 1.
+lopa_add_test_suite(tp_model SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/test_tp_model.cpp LIBS lopa_runtime MPI_MAIN)
+lopa_add_mpi_test(tp_model_np2 NP 2 EXE tests_tp_model)
+lopa_add_mpi_test(tp_model_np4_tp2xdp2 NP 4 EXE tests_tp_model)
