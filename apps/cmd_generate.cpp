@@ -9,6 +9,7 @@
 #include "runtime/error.h"
 #include "runtime/generation.h"
 #include "runtime/llama.h"
+#include "runtime/mpi_runtime.h"
 #include "runtime/process_group.h"
 #include "runtime/tokenizer.h"
 
@@ -24,6 +25,7 @@ int cmd_generate(const Args& args) {
       ("top-p", po::value<double>()->default_value(1.0), "nucleus sampling threshold (with temperature > 0)")
       ("seed", po::value<uint64_t>()->default_value(0), "sampling seed")
       ("dtype", po::value<std::string>()->default_value("float32"), "run dtype: float32, bfloat16, float16")
+      ("tp", po::value<int>()->default_value(1), "tensor-parallel ranks (run under mpirun -np <multiple of tp>)")
       ("json", po::bool_switch(), "print {\"prompt_ids\", \"generated_ids\", \"text\"} as one JSON line");
   // Adapters (--adapter RUN_DIR) and tensor parallelism (--tp) plug in here: they change how the
   // process group is made and what is attached to the model before generate().
@@ -42,7 +44,9 @@ int cmd_generate(const Args& args) {
   const auto dtype = parse_dtype(vm["dtype"].as<std::string>(), "--dtype");
 
   const auto tok = Tokenizer::from_dir(dir);
-  const auto model = CausalLM::load(dir, ProcessGroup::single(), dtype);
+  MpiRuntime mpi;  // initialises MPI only under mpirun/srun; one process stays MPI-free
+  const auto pg = ProcessGroup::init(vm["tp"].as<int>(), "cpu");
+  const auto model = CausalLM::load(dir, pg, dtype);
   const auto prompt_ids = tok.encode(vm["prompt"].as<std::string>(), /*add_special_tokens=*/true);
   LOPA_CHECK(!prompt_ids.empty(), "--prompt: empty after tokenization (and the tokenizer adds no BOS)");
   if (gc.eos_token_ids.empty() && model.config().eos_token_ids.empty() && tok.eos_id()) gc.eos_token_ids = {*tok.eos_id()};
@@ -51,6 +55,7 @@ int cmd_generate(const Args& args) {
   std::vector<int64_t> all = prompt_ids;
   all.insert(all.end(), generated.begin(), generated.end());
   const auto text = tok.decode(all, /*skip_special_tokens=*/true);
+  if (!pg.is_root()) return 0;  // every rank generated the same tokens; one prints
   if (vm["json"].as<bool>()) {
     nlohmann::ordered_json j;
     j["prompt_ids"] = prompt_ids;
