@@ -20,12 +20,12 @@ const std::vector<Command>& commands();
 
 // One declaration per command, defined in apps/cmd_<name>.cpp.
 int cmd_info(const Args& args);
+int cmd_tokenize(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_init_model(const Args& args);
-int cmd_tokenize(const Args& args);
-int cmd_score(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
+int cmd_score(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_report(const Args& args);
 

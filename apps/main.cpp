@@ -13,12 +13,12 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       // {"name", cmd_name, "one-line summary"}, one line per command (declared in commands.h)
       {"info", cmd_info, "describe a Hugging Face checkpoint: architecture, parameters, dtype, tokenizer, BLAS"},
+      {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer.json (no special tokens)"},
       {"generate", cmd_generate, "generate text from a checkpoint (greedy or temperature/top-p sampling, KV cache)"},
       {"init-model", cmd_init_model, "write a randomly initialised checkpoint of any supported architecture"},
-      {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer.json (no special tokens)"},
-      {"score", cmd_score, "score predictions (GLUE labels, MBPP/CruxEval code, sandboxed) and print metrics as JSON"},
       {"train", cmd_train, "train one cell (LoPA, PT, IDPG, LoRA, prefix, FFT); resumes from RUN_DIR/checkpoint"},
       {"eval", cmd_eval, "evaluate a trained run's adapter; write predictions.jsonl and metrics"},
+      {"score", cmd_score, "score predictions (GLUE labels, MBPP/CruxEval code, sandboxed) and print metrics as JSON"},
       {"sweep", cmd_sweep, "expand a sweep spec; run it locally or as a SLURM job array; show status"},
       {"report", cmd_report, "aggregate run logs under a root into tables (md, csv, latex) and plots"},
   };
