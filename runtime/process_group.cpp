@@ -1,5 +1,8 @@
 #include "runtime/process_group.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <mpi.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
@@ -31,6 +34,18 @@ c10::Device resolve_device(const std::string& spec, int local_rank) {
   if (spec == "auto" || spec == "cuda") {
     LOPA_CHECK(have_cuda, "device 'cuda': this LibTorch sees no CUDA device");
     const int n = static_cast<int>(torch::cuda::device_count());
+    // NCCL refuses two ranks on one GPU: with more ranks on this node than GPUs, "auto" runs on the
+    // CPU (MPI) and an explicit "cuda" is an error naming the counts.
+    int local_size = 1;
+    for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+      if (const char* v = std::getenv(var)) {
+        local_size = std::max(1, std::atoi(v));
+        break;
+      }
+    if (local_size > n) {
+      if (spec == "auto") return c10::Device(c10::kCPU);
+      fail("device 'cuda': ", local_size, " ranks on this node but only ", n, " CUDA device(s); NCCL needs one GPU per rank");
+    }
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % n));
   }
   try {

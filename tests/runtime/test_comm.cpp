@@ -232,7 +232,10 @@ TEST(ProcessGroupGrid, DevicePlacement) {
     EXPECT_THROW(resolve_device("cuda", 0), lopa::Error);
   } else {
     const int n = static_cast<int>(torch::cuda::device_count());
-    EXPECT_EQ(resolve_device("auto", n + 1), c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(1 % n)));
+    if (world_size() <= n)
+      EXPECT_EQ(resolve_device("auto", n + 1), c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(1 % n)));
+    else  // more ranks on this node than GPUs: auto falls back to the CPU, cuda is refused
+      EXPECT_EQ(resolve_device("auto", 0), c10::Device(c10::kCPU));
   }
   EXPECT_THROW(resolve_device("tpu:0", 0), lopa::Error);
   // Under mpirun on one node the node-local rank is the world rank.
