@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "baselines/full_finetune.h"
 #include "baselines/idpg.h"
 #include "baselines/lora.h"
