@@ -6,7 +6,7 @@ lopa_add_test_suite(tasks
   LIBS lopa_experiments TIMEOUT 300)
 lopa_add_test_suite(sandbox
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sandbox.cpp ${CMAKE_CURRENT_LIST_DIR}/test_score_code.cpp
-  LIBS lopa_experiments TIMEOUT 1500)
+  LIBS lopa_experiments TIMEOUT 1500 RESOURCE_LOCK sandbox)
 lopa_add_test_suite(score
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_score_cli.cpp
-  LIBS lopa_experiments TIMEOUT 300)
+  LIBS lopa_experiments TIMEOUT 300 RESOURCE_LOCK sandbox)
