@@ -31,7 +31,7 @@ std::string str(const Args&... args) {
 
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {
-  throw Error(str(args...));
+  throw Error(::lopa::str(args...));
 }
 
 }  // namespace lopa
