@@ -27,11 +27,12 @@ at::Tensor Projection::forward(const at::Tensor& x, Communicator& tp) const {
     return tp::row_parallel_linear(x, weight, bias, tp);
   }
   if (split == Split::Rows) {
-    // The delta must see the same replicated input as the weight, so that under tp the input gradient
-    // of both paths is all-reduced once (copy_to_region).
+    // The delta gets the raw input, not xr: its own input gradient is already whole on every rank (a
+    // column-parallel adapter all-reduces inside, see Lora), so passing it through copy_to_region again
+    // would add it tp times.
     auto xr = tp::copy_to_region(x, tp);
     auto y = bias.defined() ? at::linear(xr, weight, bias) : at::linear(xr, weight);
-    return y + adapter->delta(xr);
+    return y + adapter->delta(x);
   }
   auto y = at::linear(x, weight) + adapter->delta(x);
   y = tp::reduce_from_region(y, tp);
