@@ -15,6 +15,7 @@
 #include "experiments/prompt_method.h"
 #include "experiments/schedule.h"
 #include "experiments/train_config.h"
+#include "experiments/train_step.h"
 #include "lopa/method.h"
 #include "results/run_log.h"
 #include "runtime/data_parallel.h"
@@ -256,33 +257,11 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
       auto batch = training_batch(s.train_items, idx, s.pad_id);
       at::Tensor e;
       if (method.needs_encoder()) e = s.train_emb.index_select(0, at::tensor(idx, at::kLong).to(s.train_emb.device()));
-      at::Tensor labels;
-      auto hidden = method_forward(method, fm, batch, e, labels);
-      auto loss = fm.lm_loss(hidden, labels);
       const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
-      (loss * (w * pg.dp_size)).backward();
-      loss_sum += loss.item<double>() * w;
+      loss_sum += micro_batch_backward(method, fm, batch, e, w * pg.dp_size) * w;
     }
     if (pg.dp_size > 1) dp.average_gradients();
-    // Global gradient norm: replicated parameters once, tp-sharded ones summed over the tp group.
-    double sq_rep = 0, sq_shard = 0;
-    for (auto& [n, p] : named) {
-      if (!p.grad().defined()) continue;
-      const double v = p.grad().to(at::kDouble).pow(2).sum().item<double>();
-      (method.is_tp_sharded(n) ? sq_shard : sq_rep) += v;
-    }
-    if (pg.tp_size > 1) {
-      auto t = at::tensor({sq_shard}, at::kDouble);
-      pg.tp->all_reduce(t, ReduceOp::Sum);
-      sq_shard = t.item<double>();
-    }
-    const double grad_norm = std::sqrt(sq_rep + sq_shard);
-    if (cfg.max_grad_norm > 0 && grad_norm > cfg.max_grad_norm) {
-      const double scale = cfg.max_grad_norm / (grad_norm + 1e-6);
-      at::NoGradGuard g;
-      for (auto& p : params)
-        if (p.grad().defined()) p.grad().mul_(scale);
-    }
+    const double grad_norm = clip_gradients(named, method, pg, cfg.max_grad_norm);
     opt.step();
     if (pg.dp_size > 1) {
       auto t = at::tensor({loss_sum}, at::kDouble);
