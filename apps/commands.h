@@ -28,6 +28,8 @@ int cmd_eval(const Args& args);
 int cmd_score(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_report(const Args& args);
+int cmd_pretrain(const Args& args);
+int cmd_demo(const Args& args);
 int cmd_bench(const Args& args);
 
 }  // namespace lopa::app

@@ -21,6 +21,8 @@ const std::vector<Command>& commands() {
       {"score", cmd_score, "score predictions (GLUE labels, MBPP/CruxEval code, sandboxed) and print metrics as JSON"},
       {"sweep", cmd_sweep, "expand a sweep spec; run it locally or as a SLURM job array; show status"},
       {"report", cmd_report, "aggregate run logs under a root into tables (md, csv, latex) and plots"},
+      {"pretrain", cmd_pretrain, "pretrain the embedded default FM on the synthetic language (cached)"},
+      {"demo", cmd_demo, "the embedded default: pretrain, sweep PT/IDPG/LoPA/LoRA, table and plot"},
       {"bench", cmd_bench, "benchmark a training step or generation: tokens/s, MFU vs measured matmul peak, peak RSS"},
   };
   return table;

@@ -15,7 +15,7 @@ const std::vector<TrainKey>& train_keys() {
       // The keys of `lopa train` (experiments/train_config.cpp), in its order, with who uses them.
       {"model", KeyType::Path, "", "", "FM: Hugging Face checkpoint directory"},
       {"encoder", KeyType::Path, "lopa,idpg", "", "LoPA/IDPG encoder checkpoint directory (default: the FM itself)"},
-      {"task", KeyType::Choice, "", "sst2,rte,mrpc,qnli,qqp,mnli,story-names", "downstream task"},
+      {"task", KeyType::Choice, "", "sst2,rte,mrpc,qnli,qqp,mnli,story-names,synth-facts", "downstream task"},
       {"data-dir", KeyType::Path, "", "", "data root laid out like ../shared/data"},
       {"method", KeyType::Choice, "", "lopa,pt,idpg,lora,prefix,fft", "what is trained on the frozen FM"},
       {"num-virtual-tokens", KeyType::PositiveInt, "lopa,pt,idpg,prefix", "", "m: soft-prompt length"},

@@ -40,9 +40,9 @@ std::vector<TrainItem> make_items(const std::string& task, const std::vector<Exa
     std::string prompt;
     std::vector<std::string> targets;
     if (in_domain) {
-      prompt = story_names_prompt(ex);
-      targets = story_names_targets(ex);
-      it.target_labels = {"0", "1"};
+      prompt = in_domain_prompt(task, ex);
+      targets = in_domain_targets(task, ex);
+      it.target_labels = in_domain_labels(task);
     } else {
       auto cands = label_candidates(task, ex, tmpl);
       LOPA_CHECK(!cands.empty(), task, ": task has no label candidates (only classification tasks train here)");

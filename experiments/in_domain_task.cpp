@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "experiments/synthetic_task.h"
 #include "runtime/error.h"
 
 namespace lopa {
@@ -32,7 +33,25 @@ std::string fill(const std::string& tmpl, const std::string& name) {
 }
 }  // namespace
 
-bool is_in_domain_task(const std::string& task) { return task == kStoryNamesTask; }
+bool is_in_domain_task(const std::string& task) { return task == kStoryNamesTask || task == kSynthFactsTask; }
+
+Dataset load_in_domain_task(const std::string& task, const std::string& split) {
+  if (task == kSynthFactsTask) return load_synth_facts(split);
+  LOPA_CHECK(task == kStoryNamesTask, "not an in-domain task: ", task);
+  return load_story_names(split);
+}
+
+std::string in_domain_prompt(const std::string& task, const Example& ex) {
+  return task == kSynthFactsTask ? synth_facts_prompt(ex) : story_names_prompt(ex);
+}
+
+std::vector<std::string> in_domain_targets(const std::string& task, const Example& ex) {
+  return task == kSynthFactsTask ? synth_facts_targets() : story_names_targets(ex);
+}
+
+std::vector<std::string> in_domain_labels(const std::string& task) {
+  return task == kSynthFactsTask ? synth_facts_labels() : std::vector<std::string>{"0", "1"};
+}
 
 Dataset load_story_names(const std::string& split) {
   uint64_t seed = 0;

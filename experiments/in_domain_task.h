@@ -16,7 +16,15 @@ namespace lopa {
 
 inline const char* kStoryNamesTask = "story-names";
 
+// The code-generated tasks: story-names (here) and synth-facts (synthetic_task.h).
 bool is_in_domain_task(const std::string& task);
+// Dispatch over the in-domain tasks: a split, an example's prompt, its candidate targets and the
+// label each candidate stands for (what predictions.jsonl records).
+Dataset load_in_domain_task(const std::string& task, const std::string& split);
+std::string in_domain_prompt(const std::string& task, const Example& ex);
+std::vector<std::string> in_domain_targets(const std::string& task, const Example& ex);
+std::vector<std::string> in_domain_labels(const std::string& task);
+
 // Fields of each Example: sentence, option0, option1, name; label "0" | "1"; id "story-<split>-<n>".
 Dataset load_story_names(const std::string& split);
 // The prompt text of an example and its two candidate targets (" <option0>", " <option1>").

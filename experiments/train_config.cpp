@@ -11,7 +11,7 @@ const std::vector<ConfigKey>& train_config_keys() {
   static const std::vector<ConfigKey> keys = {
       {"model", "", "FM: Hugging Face checkpoint directory (required)"},
       {"encoder", "", "LoPA/IDPG encoder checkpoint directory (default: the FM itself)"},
-      {"task", "", "sst2, rte, mrpc, qnli, qqp, mnli, story-names (required)"},
+      {"task", "", "sst2, rte, mrpc, qnli, qqp, mnli, story-names, synth-facts (required)"},
       {"data-dir", "", "data root laid out like ../shared/data (GLUE tasks)"},
       {"method", "lopa", "lopa, pt, idpg, lora, prefix, fft"},
       {"num-virtual-tokens", "10", "m: soft-prompt length (LoPA, PT, IDPG, prefix)"},

@@ -52,7 +52,7 @@ struct Setup {
 std::vector<Example> load_examples(const TrainConfig& c, const std::string& split, int64_t limit) {
   Dataset d;
   if (is_in_domain_task(c.task)) {
-    d = load_story_names(split);
+    d = load_in_domain_task(c.task, split);
   } else {
     LoadOptions lo;
     lo.skip_bad_rows = c.skip_bad_rows;

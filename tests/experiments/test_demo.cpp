@@ -1,0 +1,135 @@
+// `lopa pretrain` and `lopa demo` end to end through the binary: a shortened demo (few steps) writes
+// the FM into a temporary cache, a completed run log per cell (read with h5py), a table row per
+// method and the plot; a second run reuses the cached FM and the completed cells. A directory that
+// is not a finished pretraining is never taken for one.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string tmpdir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("lopa_demo_test_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+// Runs a shell command; returns (exit status, stdout + stderr).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  const int rc = p ? pclose(p) : -1;
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+const std::string kShortFm = " --hidden-size 64 --layers 1 --intermediate-size 128 --pretrain-steps 40";
+
+}  // namespace
+
+TEST(Pretrain, WritesACompleteCheckpointAtomicallyAndNeverTakesAPartialOne) {
+  const auto d = tmpdir("pretrain");
+  const auto out = d + "/fm";
+  auto [rc, log] = run(std::string(LOPA_BIN) + " pretrain --out " + out + kShortFm);
+  ASSERT_EQ(rc, 0) << log;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain.json"})
+    EXPECT_TRUE(fs::is_regular_file(out + "/" + f)) << f;
+  for (const auto& e : fs::directory_iterator(d)) EXPECT_EQ(e.path().filename(), "fm") << "left behind: " << e.path();
+  EXPECT_NE(log.find("lopa pretrain: step 40/40"), std::string::npos) << log;
+  // The record: the loss falls from about ln(vocab) during these few steps.
+  auto [prc, rec] = run("/usr/bin/python3 -c \"import json,sys; r=json.load(open(sys.argv[1])); "
+                        "print(r['first_loss'] > r['final_loss'] + 1.0, len(r['train']['loss']) > 2)\" " + out +
+                        "/pretrain.json");
+  EXPECT_EQ(rec, "True True\n") << read(out + "/pretrain.json");
+  // Our own loaders read what it wrote.
+  auto [irc, info] = run(std::string(LOPA_BIN) + " info --model " + out);
+  EXPECT_EQ(irc, 0) << info;
+  // Complete: a second call trains nothing.
+  const auto mtime = fs::last_write_time(out + "/model.safetensors");
+  auto [rc2, log2] = run(std::string(LOPA_BIN) + " pretrain --out " + out + kShortFm);
+  EXPECT_EQ(rc2, 0) << log2;
+  EXPECT_EQ(log2.find("pretrain: step"), std::string::npos) << log2;
+  EXPECT_EQ(fs::last_write_time(out + "/model.safetensors"), mtime);
+  // A directory without pretrain.json (a killed run written in place, or anything else) is refused.
+  const auto partial = d + "/partial";
+  fs::create_directories(partial);
+  fs::copy_file(out + "/config.json", partial + "/config.json");
+  auto [rc3, log3] = run(std::string(LOPA_BIN) + " pretrain --out " + partial + kShortFm);
+  EXPECT_NE(rc3, 0);
+  EXPECT_NE(log3.find("not a complete pretraining"), std::string::npos) << log3;
+  fs::remove_all(d);
+}
+
+TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
+  const auto d = tmpdir("demo");
+  const std::string cmd = "LOPA_CACHE_DIR=" + d + "/cache " + LOPA_BIN + " demo --out " + d + "/out --steps 4" +
+                          " --eval-every 2" + kShortFm;
+  auto [rc, log] = run(cmd);
+  ASSERT_EQ(rc, 0) << log;
+  for (const char* stage : {"[demo 1/4]", "[demo 2/4]", "[demo 3/4]", "[demo 4/4]", "lopa pretrain: step 40/40"})
+    EXPECT_NE(log.find(stage), std::string::npos) << stage << "\n" << log;
+
+  // The FM went to the cache, complete.
+  int fms = 0;
+  for (const auto& e : fs::directory_iterator(d + "/cache")) {
+    ++fms;
+    EXPECT_EQ(e.path().filename().string().rfind("demo-fm-", 0), 0u) << e.path();
+    EXPECT_TRUE(fs::is_regular_file(e.path() / "pretrain.json"));
+  }
+  EXPECT_EQ(fms, 1);
+
+  // 4 methods x 2 seeds, each a completed run log with evaluations.
+  auto [hrc, h5] = run("/usr/bin/python3 -c \"import h5py,glob,sys\n"
+                       "for p in sorted(glob.glob(sys.argv[1] + '/*/metrics.h5')):\n"
+                       "  f = h5py.File(p, 'r'); a = f.attrs\n"
+                       "  s = lambda k: a[k].decode() if isinstance(a[k], bytes) else str(a[k])\n"
+                       "  print(s('method'), s('status'), s('task'), int(a['world_size']), len(f['eval/accuracy'][:]))\" " +
+                       d + "/out/runs");
+  ASSERT_EQ(hrc, 0) << h5;
+  for (const char* m : {"pt", "idpg", "lopa", "lora"})
+    EXPECT_EQ(count(h5, std::string(m) + " completed synth-facts 2 "), 2) << m << "\n" << h5;
+
+  // The table (stdout and results.md) has a row for each method; the plot is an SVG.
+  const auto table = read(d + "/out/results.md");
+  for (const char* row : {"| PT (m=4)", "| IDPG (m=4)", "| LoPA (m=4, r=2)", "| LoRA (r=2)"}) {
+    EXPECT_NE(table.find(row), std::string::npos) << row << "\n" << table;
+    EXPECT_NE(log.find(row), std::string::npos) << row;
+  }
+  const auto svg = read(d + "/out/demo.svg");
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_GT(svg.size(), 2000u);
+  EXPECT_EQ(count(read(d + "/out/data/synth-facts/dev.jsonl"), "\n"), 72);
+
+  // Second run: the cached FM is reused (no pretraining step), the completed cells are not run again.
+  const auto fm_mtime = fs::last_write_time(fs::directory_iterator(d + "/cache")->path() / "model.safetensors");
+  auto [rc2, log2] = run(cmd);
+  ASSERT_EQ(rc2, 0) << log2;
+  EXPECT_EQ(log2.find("lopa pretrain: step"), std::string::npos) << log2;
+  EXPECT_NE(log2.find("reusing the cached FM"), std::string::npos) << log2;
+  EXPECT_NE(log2.find("8 already completed"), std::string::npos) << log2;
+  EXPECT_EQ(fs::last_write_time(fs::directory_iterator(d + "/cache")->path() / "model.safetensors"), fm_mtime);
+  fs::remove_all(d);
+}
