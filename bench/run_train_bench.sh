@@ -2,7 +2,8 @@
 # lopa bench train|generate vs the PyTorch-eager references (bench/train_ref.py, bench/llama_ref.py),
 # side by side in one run, alternating R rounds and keeping each side's best median: stories260K and
 # random-init ~10M and ~100M Llama configs (lopa init-model). One JSON line per comparison on stdout.
-# Both sides use THREADS threads (OMP_NUM_THREADS and torch.set_num_threads / LibTorch intra-op).
+# Both sides use THREADS threads (OMP_NUM_THREADS and torch.set_num_threads / LibTorch intra-op) and
+# OMP_WAIT_POLICY=PASSIVE unless set (spin-waiting OpenMP barriers collapse on shared cores).
 #   bash bench/run_train_bench.sh [BUILD_DIR] [ROUNDS] [THREADS]    (defaults: build, 2, 2)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"

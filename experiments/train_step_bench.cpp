@@ -1,11 +1,14 @@
 #include "experiments/train_step_bench.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "experiments/batching.h"
@@ -122,7 +125,11 @@ nlohmann::ordered_json run_train_bench(const TrainBenchOptions& o, const Process
 
   std::vector<double> times;
   double loss = 0;
-  for (int64_t s = 0; s < o.warmup + o.steps; ++s) {
+  // LOPA_BENCH_PROFILE=FILE: the last step's ops as a chrome trace (where the time goes; not timed).
+  const char* profile = std::getenv("LOPA_BENCH_PROFILE");
+  for (int64_t s = 0; s < o.warmup + o.steps + (profile ? 1 : 0); ++s) {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
+    if (profile && s == o.warmup + o.steps) prof = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
     pg.world->barrier();
     const double ts = now();
     opt.zero_grad();
@@ -131,7 +138,7 @@ nlohmann::ordered_json run_train_bench(const TrainBenchOptions& o, const Process
     clip_gradients(named, *method, pg, cfg.max_grad_norm);
     opt.step();
     const double dt = reduce(pg, now() - ts, ReduceOp::Max);  // the slowest rank sets the pace
-    if (s >= o.warmup) times.push_back(dt);
+    if (s >= o.warmup && !prof) times.push_back(dt);
   }
   // Frozen FM weights must never get a gradient formed (only fft trains them).
   int64_t fm_grads = 0;
