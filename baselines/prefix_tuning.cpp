@@ -4,6 +4,7 @@
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
 #include "runtime/llama.h"
+#include "runtime/tensor_parallel.h"
 
 namespace lopa {
 
@@ -18,6 +19,7 @@ PrefixTuning::PrefixTuning(PrefixTuningOptions opt, const CausalLM& fm) : opt_(s
   // The KV head of this rank's first query head (KV heads are replicated when fewer than tp ranks).
   const int64_t group = cfg.num_attention_heads / cfg.num_key_value_heads;
   kv_begin_ = fm.process_group().tp_rank * fm.num_heads_local() / group;
+  tp_ = fm.process_group().tp.get();
   if (opt_.projection_dim <= 0) opt_.projection_dim = d_;
   const int64_t width = layers_ * 2 * kv_heads_ * head_dim_;
   if (!opt_.projection) {
@@ -56,6 +58,10 @@ int64_t PrefixTuning::num_trainable_parameters() const {
 
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> PrefixTuning::prefix_kv() {
   auto table = opt_.projection ? linear(at::tanh(linear(embedding, w1, b1)), w2, b2) : embedding;  // P × width
+  // The table is replicated but each tp rank reads only its KV heads' slice: all-reducing its gradient
+  // (which also sums the shares of KV heads replicated over ranks under GQA) keeps every rank's copy,
+  // the gradient norm and the saved adapter equal to tp = 1.
+  if (tp_) table = tp::copy_to_region(table, *tp_);
   // PEFT's layout: P × (L·2) × KV × hd, layer l's keys at 2l, values at 2l+1.
   auto kv = table.view({opt_.num_tokens, layers_ * 2, kv_heads_, head_dim_}).narrow(2, kv_begin_, kv_local_);
   std::vector<at::Tensor> keys, values;

@@ -9,6 +9,8 @@
 
 namespace lopa {
 
+class Communicator;
+
 struct PrefixTuningOptions {
   int64_t num_tokens = 0;       // P (num-virtual-tokens)
   bool projection = false;      // PEFT prefix_projection
@@ -41,6 +43,7 @@ class PrefixTuning : public Method {
   PrefixTuningOptions opt_;
   int64_t layers_ = 0, kv_heads_ = 0, head_dim_ = 0, d_ = 0;
   int64_t kv_begin_ = 0, kv_local_ = 0;  // this rank's KV heads
+  Communicator* tp_ = nullptr;            // the FM's tensor-parallel group
 };
 
 }  // namespace lopa
