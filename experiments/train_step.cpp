@@ -4,16 +4,21 @@
 
 #include "experiments/prompt_method.h"
 #include "lopa/method.h"
+#include "runtime/autocast.h"
 #include "runtime/llama.h"
 #include "runtime/process_group.h"
 
 namespace lopa {
 
 double micro_batch_backward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& enc,
-                            double scale) {
-  at::Tensor labels;
-  auto hidden = method_forward(method, fm, batch, enc, labels);
-  auto loss = fm.lm_loss(hidden, labels);
+                            double scale, at::ScalarType autocast) {
+  at::Tensor loss;
+  {
+    AutocastGuard amp(fm.device(), autocast);  // forward only: backward replays the recorded casts
+    at::Tensor labels;
+    auto hidden = method_forward(method, fm, batch, enc, labels);
+    loss = fm.lm_loss(hidden, labels).to(at::kFloat);
+  }
   (loss * scale).backward();
   return loss.item<double>();
 }

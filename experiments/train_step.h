@@ -14,10 +14,11 @@ class CausalLM;
 class Method;
 struct ProcessGroup;
 
-// FM forward with `method` applied, mean LM loss over the batch's target tokens, backward of
-// loss·scale (gradients accumulate). Returns the unscaled loss value.
+// FM forward with `method` applied (under autocast to `autocast` unless it is kFloat), mean LM loss
+// over the batch's target tokens, backward of loss·scale (gradients accumulate). Returns the
+// unscaled loss value.
 double micro_batch_backward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& encoder_embedding,
-                            double scale);
+                            double scale, at::ScalarType autocast = at::kFloat);
 
 // Global gradient L2 norm of `named` (replicated parameters once, tp-sharded ones summed over the
 // tp group); when max_norm > 0 and the norm exceeds it, scales every gradient down to max_norm.
