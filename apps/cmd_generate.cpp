@@ -1,10 +1,12 @@
 // `lopa generate`: text generation from a Hugging Face checkpoint with the KV-cached runtime.
-// Greedy when --temperature is 0 (default); BOS is added when the tokenizer config asks for it.
+// Greedy when --temperature is 0 (default); BOS is added when the tokenizer config asks for it. With
+// --adapter RUN_DIR the run's trained method is applied throughout KV-cached decoding.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "apps/options.h"
+#include "experiments/adapter_generation.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
 #include "runtime/generation.h"
@@ -18,7 +20,7 @@ namespace lopa::app {
 int cmd_generate(const Args& args) {
   po::options_description desc("generate");
   desc.add_options()
-      ("model", po::value<std::string>()->required(), "Hugging Face checkpoint directory (config.json, safetensors, tokenizer.json)")
+      ("model", po::value<std::string>(), "Hugging Face checkpoint directory (config.json, safetensors, tokenizer.json); default with --adapter: the run's model")
       ("prompt", po::value<std::string>()->required(), "prompt text")
       ("max-new-tokens", po::value<int64_t>()->default_value(64), "tokens to generate at most")
       ("temperature", po::value<double>()->default_value(0.0), "sampling temperature; 0 = greedy")
@@ -26,13 +28,14 @@ int cmd_generate(const Args& args) {
       ("seed", po::value<uint64_t>()->default_value(0), "sampling seed")
       ("dtype", po::value<std::string>()->default_value("float32"), "run dtype: float32, bfloat16, float16")
       ("tp", po::value<int>()->default_value(1), "tensor-parallel ranks (run under mpirun -np <multiple of tp>)")
+      ("adapter", po::value<std::string>(), "a lopa run directory: generate with its trained method (LoPA, PT, IDPG, LoRA, prefix, FFT)")
       ("json", po::bool_switch(), "print {\"prompt_ids\", \"generated_ids\", \"text\"} as one JSON line");
-  // Adapters (--adapter RUN_DIR) and tensor parallelism (--tp) plug in here: they change how the
-  // process group is made and what is attached to the model before generate().
-  auto opts = parse_options("generate", "--model DIR --prompt STR [options]", desc, args);
+  auto opts = parse_options("generate", "--model DIR --prompt STR [--adapter RUN_DIR] [options]", desc, args);
   if (opts.help) return 0;
   const auto& vm = opts.vm;
-  const auto dir = vm["model"].as<std::string>();
+  const std::string adapter = vm.count("adapter") ? vm["adapter"].as<std::string>() : "";
+  LOPA_CHECK(vm.count("model") || !adapter.empty(), "--model is required (or --adapter RUN_DIR, whose model is used)");
+  const auto dir = vm.count("model") ? vm["model"].as<std::string>() : read_run_config(adapter).model;
   GenerationConfig gc;
   gc.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
   gc.temperature = vm["temperature"].as<double>();
@@ -46,11 +49,18 @@ int cmd_generate(const Args& args) {
   const auto tok = Tokenizer::from_dir(dir);
   MpiRuntime mpi;  // initialises MPI only under mpirun/srun; one process stays MPI-free
   const auto pg = ProcessGroup::init(vm["tp"].as<int>(), "cpu");
-  const auto model = CausalLM::load(dir, pg, dtype);
-  const auto prompt_ids = tok.encode(vm["prompt"].as<std::string>(), /*add_special_tokens=*/true);
+  auto model = CausalLM::load(dir, pg, dtype);
+  const auto prompt = vm["prompt"].as<std::string>();
+  const auto prompt_ids = tok.encode(prompt, /*add_special_tokens=*/true);
   LOPA_CHECK(!prompt_ids.empty(), "--prompt: empty after tokenization (and the tokenizer adds no BOS)");
   if (gc.eos_token_ids.empty() && model.config().eos_token_ids.empty() && tok.eos_id()) gc.eos_token_ids = {*tok.eos_id()};
-  const auto generated = generate(model, {prompt_ids}, gc)[0];
+  std::vector<int64_t> generated;
+  if (adapter.empty()) {
+    generated = generate(model, {prompt_ids}, gc)[0];
+  } else {
+    auto run = load_adapter_run(adapter, model, tok);
+    generated = generate_with_adapter(run, model, {prompt_ids}, {prompt}, gc)[0];
+  }
 
   std::vector<int64_t> all = prompt_ids;
   all.insert(all.end(), generated.begin(), generated.end());
