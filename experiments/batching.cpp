@@ -43,6 +43,12 @@ std::vector<TrainItem> make_items(const std::string& task, const std::vector<Exa
       prompt = in_domain_prompt(task, ex);
       targets = in_domain_targets(task, ex);
       it.target_labels = in_domain_labels(task);
+    } else if (task_info(task).family != TaskFamily::Glue) {
+      // Code tasks: one target, the reference (MBPP's solution, CruxEval's completed assertion).
+      auto pair = make_prompt_pair(task, ex, tmpl);
+      prompt = pair.prompt;
+      targets = {pair.target};
+      it.target_labels = {""};
     } else {
       auto cands = label_candidates(task, ex, tmpl);
       LOPA_CHECK(!cands.empty(), task, ": task has no label candidates (only classification tasks train here)");
@@ -50,12 +56,15 @@ std::vector<TrainItem> make_items(const std::string& task, const std::vector<Exa
       for (const auto& c : cands) targets.push_back(c.target);
       it.target_labels = labels;
     }
-    it.gold = ex.label_index;
+    it.gold = targets.size() == 1 ? 0 : ex.label_index;  // code tasks: the reference is the one target
     it.prompt = encode_prompt(tok, prompt);
     size_t longest = 0;
     for (const auto& t : targets) {
       it.targets.push_back(tok.encode(t, false));
       LOPA_CHECK(!it.targets.back().empty(), task, ": target '", t, "' encodes to no tokens");
+      // A long code target keeps its beginning and leaves at least a quarter of max_length to the prompt.
+      const size_t room = static_cast<size_t>(std::max<int64_t>(1, max_length - max_length / 4));
+      if (it.targets.back().size() > room) it.targets.back().resize(room);
       longest = std::max(longest, it.targets.back().size());
     }
     const bool bos = tok.adds_bos() && tok.bos_id().has_value();

@@ -26,8 +26,9 @@ struct TrainItem {
   std::vector<int64_t> encoder_input;   // ids the encoder sees (the prompt, with the encoder's tokenizer)
 };
 
-// Examples of `task` (a GLUE task or story-names) as items. max_length bounds prompt + longest target
-// (prompt cut from the left, BOS kept). `encoder_tok` may be null (encoder input = prompt).
+// Examples of `task` (a GLUE task, an in-domain task, or a code task whose one target is the reference)
+// as items. max_length bounds prompt + longest target (prompt cut from the left, BOS kept; a code
+// target longer than 3/4 of max_length is cut at its end). `encoder_tok` may be null (encoder input = prompt).
 std::vector<TrainItem> make_items(const std::string& task, const std::vector<Example>& examples,
                                   const TemplateConfig& tmpl, const Tokenizer& tok, const Tokenizer* encoder_tok,
                                   int64_t max_length);

@@ -72,18 +72,15 @@ EvalResult evaluate_items(const std::string& task, const std::vector<Example>& e
   return out;
 }
 
-void write_predictions(const std::string& path, const std::vector<std::pair<std::string, std::string>>& predictions) {
+void write_predictions(const std::string& path, const std::string& task,
+                       const std::vector<std::pair<std::string, std::string>>& predictions) {
   std::ofstream out(path + ".tmp");
   LOPA_CHECK(out, path, ": cannot write");
-  for (const auto& [id, label] : predictions) {
-    const bool numeric = !id.empty() && id.find_first_not_of("0123456789") == std::string::npos;
-    nlohmann::json j;
-    if (numeric) j["idx"] = std::stoll(id);
-    else j["idx"] = id;
-    j["prediction"] = label;
-    out << j.dump() << "\n";
-  }
+  const bool in_domain = is_in_domain_task(task);  // not a benchmark: {"idx", "prediction"} like GLUE
+  for (const auto& [id, text] : predictions)
+    out << (in_domain ? nlohmann::json{{"idx", id}, {"prediction", text}}.dump() : prediction_line(task, id, text)) << "\n";
   out.close();
+  LOPA_CHECK(out, path, ".tmp: write failed");
   std::rename((path + ".tmp").c_str(), path.c_str());
 }
 

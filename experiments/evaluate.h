@@ -28,7 +28,9 @@ EvalResult evaluate_items(const std::string& task, const std::vector<Example>& e
                           const std::vector<TrainItem>& items, Method& method, CausalLM& fm,
                           const at::Tensor& encoder_embeddings, int64_t batch_size, int64_t pad_id);
 
-// predictions.jsonl lines in `lopa score`'s format: {"idx": ..., "prediction": ...} (GLUE ids as numbers).
-void write_predictions(const std::string& path, const std::vector<std::pair<std::string, std::string>>& predictions);
+// predictions.jsonl lines in `lopa score`'s format for `task` (GLUE {"idx", "prediction"}, MBPP
+// {"task_id", "completion"}, CruxEval {"id", "prediction"}); written to a temporary file, then renamed.
+void write_predictions(const std::string& path, const std::string& task,
+                       const std::vector<std::pair<std::string, std::string>>& predictions);
 
 }  // namespace lopa

@@ -11,7 +11,7 @@ const std::vector<ConfigKey>& train_config_keys() {
   static const std::vector<ConfigKey> keys = {
       {"model", "", "FM: Hugging Face checkpoint directory (required)"},
       {"encoder", "", "LoPA/IDPG encoder checkpoint directory (default: the FM itself)"},
-      {"task", "", "sst2, rte, mrpc, qnli, qqp, mnli, story-names, synth-facts (required)"},
+      {"task", "", "sst2, rte, mrpc, qnli, qqp, mnli, mbpp, cruxeval-i, cruxeval-o, story-names, synth-facts (required)"},
       {"data-dir", "", "data root laid out like ../shared/data (GLUE tasks)"},
       {"method", "lopa", "lopa, pt, idpg, lora, prefix, fft"},
       {"num-virtual-tokens", "10", "m: soft-prompt length (LoPA, PT, IDPG, prefix)"},
@@ -25,6 +25,7 @@ const std::vector<ConfigKey>& train_config_keys() {
       {"seed", "0", "seed of initialisation, data order and dropout"},
       {"tp", "1", "tensor-parallel ranks (world = tp × dp)"},
       {"dtype", "float32", "FM dtype: float32, bfloat16, float16 (trainable parameters stay float32)"},
+      {"autocast", "auto", "mixed precision of the forward: auto (bf16 on CUDA, none on CPU), none, bf16, fp16"},
       {"eval-every", "0", "evaluate every N steps (0: at the end only)"},
       {"save-every", "0", "write checkpoint/ every N steps (0: on SIGUSR1 and at the end)"},
       {"device", "auto", "auto, cpu, cuda, cuda:N"},
@@ -33,6 +34,7 @@ const std::vector<ConfigKey>& train_config_keys() {
       {"weight-decay", "0", "AdamW weight decay"},
       {"max-grad-norm", "1", "gradient clipping (0: off)"},
       {"eval-batch-size", "16", "sequences per evaluation forward"},
+      {"max-new-tokens", "256", "code tasks (MBPP, CruxEval): tokens generated per evaluation example"},
       {"max-train-examples", "0", "use the first N training examples (0: all)"},
       {"max-eval-examples", "0", "evaluate on the first N examples (0: all)"},
       {"eval-split", "", "split evaluated during training (default: the task's reported split)"},
@@ -128,6 +130,8 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
   c.tp = to_int(kv, "tp", 1);
   c.dtype = kv["dtype"];
   one_of(kv, "dtype", {"float32", "fp32", "bfloat16", "bf16", "float16", "fp16"});
+  c.autocast = kv["autocast"];
+  one_of(kv, "autocast", {"auto", "none", "bf16", "bfloat16", "fp16", "float16"});
   c.eval_every = to_int(kv, "eval-every", 0);
   c.save_every = to_int(kv, "save-every", 0);
   c.device = kv["device"];
@@ -137,6 +141,7 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
   c.weight_decay = to_double(kv, "weight-decay", 0);
   c.max_grad_norm = to_double(kv, "max-grad-norm", 0);
   c.eval_batch_size = to_int(kv, "eval-batch-size", 1);
+  c.max_new_tokens = to_int(kv, "max-new-tokens", 1);
   c.max_train_examples = to_int(kv, "max-train-examples", 0);
   c.max_eval_examples = to_int(kv, "max-eval-examples", 0);
   c.eval_split = kv["eval-split"];

@@ -27,12 +27,14 @@ struct TrainConfig {
   int64_t epochs = 1, max_steps = 0;  // max_steps > 0 wins over epochs
   int64_t batch_size = 8, grad_accum = 1, max_length = 256, seed = 0, tp = 1;
   std::string dtype = "float32";
+  std::string autocast = "auto";  // auto: bf16 on CUDA, none on CPU
   int64_t eval_every = 0, save_every = 0;  // 0: at the end only / only on SIGUSR1 and at the end
   // Trainer.
   std::string device = "auto", schedule = "linear";
   int64_t warmup_steps = 0;
   double weight_decay = 0.0, max_grad_norm = 1.0;
   int64_t eval_batch_size = 16, max_train_examples = 0, max_eval_examples = 0;
+  int64_t max_new_tokens = 256;  // code tasks: generated tokens per evaluation example
   std::string eval_split;  // "" = the task's reported split
   // LoPA / IDPG.
   std::string lopa_combine = "mul", encoder_pooling = "last";

@@ -10,6 +10,7 @@
 #include "experiments/batching.h"
 #include "experiments/checkpoint.h"
 #include "experiments/evaluate.h"
+#include "experiments/evaluate_generation.h"
 #include "experiments/in_domain_task.h"
 #include "experiments/method_factory.h"
 #include "experiments/prompt_method.h"
@@ -18,6 +19,7 @@
 #include "experiments/train_step.h"
 #include "lopa/method.h"
 #include "results/run_log.h"
+#include "runtime/autocast.h"
 #include "runtime/data_parallel.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
@@ -119,11 +121,28 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
   return s;
 }
 
+// The eval split scored with the run's method: label log-likelihoods (GLUE, in-domain tasks) or
+// generation and sandboxed execution (MBPP, CruxEval).
+EvalResult evaluate_run(Setup& s) {
+  const auto& c = s.cfg;
+  if (is_generation_task(c.task))
+    return evaluate_generation(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, *s.tok,
+                               c.eval_batch_size, s.pad_id, c.max_new_tokens);
+  return evaluate_items(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, c.eval_batch_size, s.pad_id);
+}
+
+// The metric the best checkpoint is chosen by: accuracy, pass@1, else the negated dev loss.
+double selection_metric(const std::map<std::string, double>& m) {
+  for (const char* k : {"accuracy", "pass_at_1"})
+    if (m.count(k)) return m.at(k);
+  return m.count("loss") ? -m.at("loss") : 0.0;
+}
+
 // Saves adapter/ (and predictions.jsonl) from the right ranks.
 void save_adapter(Setup& s, const std::string& run_dir, const EvalResult* eval) {
   const auto dir = run_dir + "/adapter";
   if (s.method->collective_save() ? s.pg.dp_rank == 0 : s.pg.is_root()) s.method->save(dir);
-  if (s.pg.is_root() && eval) write_predictions(run_dir + "/predictions.jsonl", eval->predictions);
+  if (s.pg.is_root() && eval) write_predictions(run_dir + "/predictions.jsonl", s.cfg.task, eval->predictions);
   s.pg.world->barrier();
 }
 
@@ -206,11 +225,12 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
               << " trainable parameters, " << total << " steps (" << steps_per_epoch << " per epoch), "
               << pg.describe() << (resume ? str(", resuming at step ", state.step) : std::string()) << std::endl;
 
+  const at::ScalarType amp = parse_autocast(cfg.autocast, fm.device(), "--autocast");
   auto evaluate_and_track = [&](int64_t step) {
-    auto res = evaluate_items(cfg.task, s.eval_examples, s.eval_items, method, fm, s.eval_emb, cfg.eval_batch_size,
-                              s.pad_id);
+    AutocastGuard amp_guard(fm.device(), amp);
+    auto res = evaluate_run(s);
     if (log) log->log_eval(step, res.metrics);
-    const double metric = res.metrics.count("accuracy") ? res.metrics.at("accuracy") : -res.metrics["loss"];
+    const double metric = selection_metric(res.metrics);
     if (pg.is_root()) {
       std::cerr << "lopa train: step " << step << " eval";
       for (const auto& [k, v] : res.metrics) std::cerr << " " << k << "=" << v;
@@ -258,7 +278,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
       at::Tensor e;
       if (method.needs_encoder()) e = s.train_emb.index_select(0, at::tensor(idx, at::kLong).to(s.train_emb.device()));
       const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
-      loss_sum += micro_batch_backward(method, fm, batch, e, w * pg.dp_size) * w;
+      loss_sum += micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp) * w;
     }
     if (pg.dp_size > 1) dp.average_gradients();
     const double grad_norm = clip_gradients(named, method, pg, cfg.max_grad_norm);
@@ -308,10 +328,10 @@ int run_evaluation(const std::string& run_dir, const std::string& split, const s
   const auto cfg = TrainConfig::from_map(kv);
   auto s = prepare(cfg, split, false);
   s.method->load(run_dir + "/adapter");
-  auto res = evaluate_items(cfg.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb,
-                            cfg.eval_batch_size, s.pad_id);
+  AutocastGuard amp(s.fm->device(), parse_autocast(cfg.autocast, s.fm->device(), "--autocast"));
+  auto res = evaluate_run(s);
   if (s.pg.is_root()) {
-    write_predictions(run_dir + "/predictions.jsonl", res.predictions);
+    write_predictions(run_dir + "/predictions.jsonl", cfg.task, res.predictions);
     int64_t step = 0;
     if (checkpoint_exists(run_dir + "/checkpoint")) step = read_checkpoint_state(run_dir + "/checkpoint").best_step;
     // Metrics of a split other than the reported one are recorded under "<split>_<metric>".
