@@ -1,6 +1,8 @@
 // BLAS identification from the process's memory maps, and the intra-op thread count.
 #include "runtime/blas_info.h"
 
+#include <cstdlib>
+
 #include <dlfcn.h>
 #include <sched.h>
 
@@ -54,6 +56,9 @@ std::string blas_description() {
 }
 
 int ensure_threads() {
+  // An explicit OMP_NUM_THREADS is the user's (or the launcher's) choice: several ranks or jobs per
+  // node must not each spin up every core, OpenMP barriers spin-wait and collapse under oversubscription.
+  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) return at::get_num_threads();
   cpu_set_t set;
   CPU_ZERO(&set);
   int cores = 1;
