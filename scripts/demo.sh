@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2 --target lopa
+# The demo runs several processes at once on few cores: OpenMP threads must sleep, not spin, while
+# they wait (OpenMP reads this before main, so lopa cannot set it itself).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 ./build/bin/lopa demo "$@"
