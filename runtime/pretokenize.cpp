@@ -229,17 +229,6 @@ std::vector<std::pair<size_t, size_t>> find_class(const std::string& text, Pred 
   return out;
 }
 
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
-  std::string out;
-  size_t pos = 0, hit;
-  while ((hit = s.find(from, pos)) != std::string::npos) {
-    out.append(s, pos, hit - pos);
-    out += to;
-    pos = hit + from.size();
-  }
-  out.append(s, pos, std::string::npos);
-  return out;
-}
 
 }  // namespace
 
@@ -318,7 +307,7 @@ void PreTokenizer::apply(std::vector<Piece>& pieces) const {
       break;
     case Kind::kMetaspace:
       for (auto& p : pieces) {
-        std::string text = replace_all(p.text, " ", replacement);
+        std::string text = unicode::replace_all(p.text, " ", replacement);
         const bool starts = text.compare(0, replacement.size(), replacement) == 0;
         if (!starts && (prepend == Prepend::kAlways || (prepend == Prepend::kFirst && p.at_origin)))
           text.insert(0, replacement);

@@ -25,19 +25,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
-  if (from.empty()) return s;
-  std::string out;
-  size_t pos = 0, hit;
-  while ((hit = s.find(from, pos)) != std::string::npos) {
-    out.append(s, pos, hit - pos);
-    out += to;
-    pos = hit + from.size();
-  }
-  out.append(s, pos, std::string::npos);
-  return out;
-}
-
 json read_json(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   LOPA_CHECK(in, path, ": cannot open file");
@@ -80,7 +67,7 @@ struct Normalizer {
       case Kind::kPrepend:
         return s.empty() ? s : a + s;
       case Kind::kReplace:
-        return replace_all(s, a, b);
+        return unicode::replace_all(s, a, b);
       case Kind::kNFC:
         return unicode::nfc(s);
       case Kind::kNFD:
@@ -224,10 +211,10 @@ struct Decoder {
         return;
       }
       case Kind::kMetaspace:
-        for (size_t i = 0; i < toks.size(); ++i) toks[i] = replace_all(toks[i], a, i == 0 && prepend ? "" : " ");
+        for (size_t i = 0; i < toks.size(); ++i) toks[i] = unicode::replace_all(toks[i], a, i == 0 && prepend ? "" : " ");
         return;
       case Kind::kReplace:
-        for (auto& t : toks) t = replace_all(t, a, b);
+        for (auto& t : toks) t = unicode::replace_all(t, a, b);
         return;
       case Kind::kByteFallback: {
         std::vector<std::string> out;

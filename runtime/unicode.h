@@ -25,6 +25,10 @@ bool is_number(uint32_t cp);      // \p{N}
 bool is_whitespace(uint32_t cp);  // \s: the White_Space property
 bool is_word(uint32_t cp);        // \w: L, N, M, Pc
 
+// s with every occurrence of `from` replaced by `to` (s unchanged when `from` is empty): the
+// tokenizer's normalizers and decoders, and the Metaspace pre-tokenizer.
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to);
+
 std::string nfc(const std::string& s);
 std::string nfd(const std::string& s);
 
