@@ -229,7 +229,6 @@ std::vector<std::pair<size_t, size_t>> find_class(const std::string& text, Pred 
   return out;
 }
 
-
 }  // namespace
 
 std::optional<SplitRegex> recognize_regex(const std::string& pattern) {
