@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include "tests/support/process.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,15 +27,7 @@ namespace {
 const std::string kModel = std::string(LOPA_SHARED_DIR) + "/models/stories260K";
 const std::string kPrompt = "Lily saw a big red dog in the garden.\nWho is in the story, Tom or Lily? Answer:";
 
-std::string capture(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = p ? pclose(p) : -1;
-  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
+using lopa::test::capture;
 }  // namespace
 
 class GenerateWithAdapter : public ::testing::TestWithParam<std::string> {};

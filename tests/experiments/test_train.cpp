@@ -210,8 +210,9 @@ TEST(Train, Bf16AutocastTracksFloat32) {
   EXPECT_NEAR(a[0], b[0], 0.03 * a[0]);
   EXPECT_NE(a[0], b[0]) << "--autocast bf16 changed nothing";
   EXPECT_LT(mean(b, 8, 12), mean(b, 0, 4)) << "bf16 training loss did not fall";
-  EXPECT_NE(capture(train_cmd("lopa", tmpdir("amp_bad"), "--max-steps 1 --autocast fp8") + " 2>&1").find("--autocast"),
-            std::string::npos);
+  const auto bad = tmpdir("amp_bad");
+  EXPECT_NE(capture(train_cmd("lopa", bad, "--max-steps 1 --autocast fp8") + " 2>&1").find("--autocast"), std::string::npos);
+  fs::remove_all(bad);
   fs::remove_all(fp32);
   fs::remove_all(bf16);
 }
