@@ -54,4 +54,8 @@ PretrainResult ensure_pretrained(const PretrainConfig& c, const std::string& out
 // the relation's first template up to the value; the value is scored among the relation's values.
 double fact_recall(const std::string& model_dir);
 
+// synth-facts accuracy on `split` of `model_dir`'s FM alone, with no method: the 12 candidates scored
+// at the prompt's last position. The reference the demo's methods must beat.
+double synth_facts_unadapted_accuracy(const std::string& model_dir, const std::string& split);
+
 }  // namespace lopa

@@ -30,8 +30,6 @@ const std::vector<std::string> kAdjectives = {"small", "big", "old", "young", "h
 const std::vector<std::string> kNouns = {"dog", "cat", "bird", "frog", "duck", "goat"};  // plural: + "s"
 const std::vector<std::string> kVerbs = {"run", "jump", "sleep", "sing", "swim"};        // singular: + "s"
 const std::vector<std::string> kAdverbs = {"home", "fast", "now", "here", "today"};
-// Words of the downstream task's prompt (synthetic_task.h) that no corpus sentence uses.
-const std::vector<std::string> kTaskWords = {"question", "answer", ":", "?"};
 
 std::vector<Relation> relations() {
   return {
@@ -130,7 +128,6 @@ std::vector<std::string> lexicon(const World& w) {
   for (const auto& n : kNouns) words.insert(n), words.insert(n + "s");
   for (const auto& v : kVerbs) words.insert(v), words.insert(v + "s");
   for (const auto& a : kAdverbs) words.insert(a);
-  words.insert(kTaskWords.begin(), kTaskWords.end());
   return {words.begin(), words.end()};
 }
 

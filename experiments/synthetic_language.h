@@ -20,7 +20,7 @@ struct SplitMix64 {
 };
 
 struct Relation {
-  std::string name;                   // "colour", "pet", "home": the word the task's questions use
+  std::string name;                   // "colour", "pet", "home": the word the task names it by
   std::vector<std::string> values;    // 4 values, each one word
   std::vector<std::string> templates; // pretraining sentences, "{n}" the person, "{v}" the value
 };
@@ -45,7 +45,7 @@ std::string fact_sentence(const World& w, int person, int relation, int templ);
 // separated by spaces; no document holds a newline.
 std::string corpus_document(const World& w, uint64_t seed, uint64_t index);
 
-// Every word the corpus and the task can contain (names, relation words, values, template and
+// Every word the corpus (and so the task) can contain (names, relation words, values, template and
 // filler words, punctuation), sorted: the tokenizer gives each one its own token.
 std::vector<std::string> lexicon(const World& w);
 

@@ -55,7 +55,6 @@ Dataset load_synth_facts(const std::string& split) {
     ex.fields["person"] = w.people[p];
     ex.fields["relation"] = rel.name;
     ex.fields["value"] = rel.values[w.facts[p][r]];
-    ex.fields["question"] = "question : the " + rel.name + " of " + w.people[p] + " ?";
     ex.label = ex.fields["value"];
     ex.label_index = first[r] + w.facts[p][r];
     d.examples.push_back(std::move(ex));
@@ -63,6 +62,6 @@ Dataset load_synth_facts(const std::string& split) {
   return d;
 }
 
-std::string synth_facts_prompt(const Example& ex) { return ex.fields.at("question") + " answer :"; }
+std::string synth_facts_prompt(const Example& ex) { return ex.fields.at("person") + " " + ex.fields.at("relation"); }
 
 }  // namespace lopa

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -89,7 +90,8 @@ TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
                           " --eval-every 2" + kShortFm;
   auto [rc, log] = run(cmd);
   ASSERT_EQ(rc, 0) << log;
-  for (const char* stage : {"[demo 1/4]", "[demo 2/4]", "[demo 3/4]", "[demo 4/4]", "lopa pretrain: step 40/40"})
+  for (const char* stage : {"[demo 1/4]", "[demo 2/4]", "[demo 3/4]", "[demo 4/4]", "lopa pretrain: step 40/40",
+                            "the FM alone", "The FM alone, with no method:"})
     EXPECT_NE(log.find(stage), std::string::npos) << stage << "\n" << log;
 
   // The FM went to the cache, complete.
@@ -101,9 +103,23 @@ TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
   }
   EXPECT_EQ(fms, 1);
 
+  // "The FM alone" (the demo's own last-position argmax over the 12 candidates) agrees with the
+  // trainer's candidate-scoring evaluation of an unchanged FM (fft at lr 0): two code paths.
+  {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(the FM alone ([0-9.]+)%)"))) << log;
+    const double alone = std::stod(m[1]) / 100;
+    const auto fm = fs::directory_iterator(d + "/cache")->path().string();
+    auto [zrc, zlog] = run(std::string(LOPA_BIN) + " train --model " + fm +
+                           " --task synth-facts --method fft --lr 0 --max-steps 1 --eval-every 1 --out " + d + "/zero");
+    ASSERT_EQ(zrc, 0) << zlog;
+    ASSERT_TRUE(std::regex_search(zlog, m, std::regex(R"(eval accuracy=([0-9.e-]+))"))) << zlog;
+    EXPECT_NEAR(std::stod(m[1]), alone, 6e-4) << zlog;
+  }
+
   // 4 methods x 2 seeds, each a completed run log with evaluations.
   auto [hrc, h5] = run("/usr/bin/python3 -c \"import h5py,glob,sys\n"
-                       "for p in sorted(glob.glob(sys.argv[1] + '/*/metrics.h5')):\n"
+                       "for p in sorted(glob.glob(sys.argv[1] + '/*/*/metrics.h5')):\n"
                        "  f = h5py.File(p, 'r'); a = f.attrs\n"
                        "  s = lambda k: a[k].decode() if isinstance(a[k], bytes) else str(a[k])\n"
                        "  print(s('method'), s('status'), s('task'), int(a['world_size']), len(f['eval/accuracy'][:]))\" " +
@@ -129,7 +145,8 @@ TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
   ASSERT_EQ(rc2, 0) << log2;
   EXPECT_EQ(log2.find("lopa pretrain: step"), std::string::npos) << log2;
   EXPECT_NE(log2.find("reusing the cached FM"), std::string::npos) << log2;
-  EXPECT_NE(log2.find("8 already completed"), std::string::npos) << log2;
+  EXPECT_NE(log2.find("6 already completed"), std::string::npos) << log2;  // PT, IDPG, LoPA x 2 seeds
+  EXPECT_NE(log2.find("2 already completed"), std::string::npos) << log2;  // LoRA x 2 seeds
   EXPECT_EQ(fs::last_write_time(fs::directory_iterator(d + "/cache")->path() / "model.safetensors"), fm_mtime);
   fs::remove_all(d);
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "experiments/synthetic_language.h"
 #include "experiments/synthetic_task.h"
@@ -76,7 +77,14 @@ TEST(SyntheticTask, LabelsAgreeWithTheCorpusText) {
   std::set<std::string> people_by_split[3];
   const char* splits[] = {"train", "dev", "test"};
   const size_t sizes[] = {144, 72, 72};
-  const std::regex question(R"(question : the (\w+) of (\w+) \? answer :)");
+  const std::regex question(R"((\w+) (colour|pet|home))");  // "kalo pet"
+  // Every word a prompt uses occurs in the corpus: a word the FM never saw keeps its random
+  // embedding, and the task would test that, not whether a method can ask the FM.
+  std::set<std::string> corpus_words;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    std::istringstream in(synth::corpus_document(w, 1, i));
+    for (std::string word; in >> word;) corpus_words.insert(word);
+  }
   int64_t checked = 0;
   for (int s = 0; s < 3; ++s) {
     const auto d = load_synth_facts(splits[s]);
@@ -86,13 +94,14 @@ TEST(SyntheticTask, LabelsAgreeWithTheCorpusText) {
       std::smatch m;
       const auto prompt = synth_facts_prompt(ex);
       ASSERT_TRUE(std::regex_match(prompt, m, question)) << prompt;
-      const auto key = std::make_pair(m[2].str(), m[1].str());
+      const auto key = std::make_pair(m[1].str(), m[2].str());
+      EXPECT_TRUE(corpus_words.count(m[1].str()) && corpus_words.count(m[2].str())) << prompt;
       ASSERT_TRUE(said.count(key)) << "the corpus never states the " << key.second << " of " << key.first;
       ASSERT_EQ(said[key].size(), 1u) << "the corpus contradicts itself about " << key.first;
       EXPECT_EQ(*said[key].begin(), ex.label) << ex.id;
       ASSERT_GE(ex.label_index, 0);
       EXPECT_EQ(synth_facts_labels().at(ex.label_index), ex.label);
-      people_by_split[s].insert(m[2].str());
+      people_by_split[s].insert(m[1].str());
       ++label_counts[ex.label];
       ++checked;
     }
@@ -137,7 +146,7 @@ TEST(WordTokenizer, RoundTripsAndGivesEachWordOneToken) {
   for (const auto& ex : load_synth_facts("dev").examples) {
     const auto p = synth_facts_prompt(ex);
     EXPECT_EQ(tok.decode(tok.encode(p)), p);
-    EXPECT_EQ(tok.encode(p).size(), 9u) << p;  // question : the R of N ? answer : -> one token a word
+    EXPECT_EQ(tok.encode(p).size(), 2u) << p;  // "N R": one token a word
   }
   // Text outside the lexicon still round-trips (byte-level base vocabulary).
   const std::string odd = "Zürich, 2024: naïve text\twith tabs\nand émojis 🙂!";
