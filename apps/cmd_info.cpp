@@ -8,6 +8,7 @@
 #include "apps/commands.h"
 #include "apps/options.h"
 #include "runtime/blas_info.h"
+#include "runtime/host_allocator.h"
 #include "runtime/checkpoint.h"
 #include "runtime/error.h"
 #include "runtime/model_config.h"
@@ -48,6 +49,7 @@ int cmd_info(const Args& args) {
             << "dtype:        " << dt << (cfg.torch_dtype.empty() ? "" : "; config torch_dtype " + cfg.torch_dtype) << "\n"
             << "tokenizer:    " << tokenizer << "\n"
             << "blas:         " << blas_description() << "\n"
+            << "allocator:    " << host_allocator() << "\n"
             << "threads:      " << ensure_threads() << std::endl;
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "experiments/bench_probe.h"
 #include "experiments/model_costs.h"
 #include "runtime/blas_info.h"
+#include "runtime/host_allocator.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
@@ -91,6 +92,7 @@ nlohmann::ordered_json run_generate_bench(const GenerateBenchOptions& o, const P
   j["tp"] = pg.tp_size;
   j["threads"] = threads;
   j["blas"] = blas_description();
+  j["allocator"] = host_allocator();
   return j;
 }
 

@@ -20,6 +20,7 @@
 #include "experiments/train_step.h"
 #include "lopa/method.h"
 #include "runtime/blas_info.h"
+#include "runtime/host_allocator.h"
 #include "runtime/checkpoint.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
@@ -200,6 +201,7 @@ nlohmann::ordered_json run_train_bench(const TrainBenchOptions& o, const Process
   j["world_size"] = pg.world_size;
   j["threads"] = threads;
   j["blas"] = blas_description();
+  j["allocator"] = host_allocator();
   j["peak_gflops_per_rank"] = peak_rank;
   j["encode_ms"] = encode_s * 1e3;  // LoPA/IDPG: embedding the batch's instances once (first epoch only)
   j["load_ms"] = load_s * 1e3;

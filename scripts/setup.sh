@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   libtorch-dev libopenblas0-openmp
+  libgoogle-perftools-dev
   libopenmpi-dev openmpi-bin
   libhdf5-dev hdf5-tools python3-h5py
   libboost-program-options-dev

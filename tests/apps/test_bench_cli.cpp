@@ -42,6 +42,9 @@ void check_train(const nlohmann::json& j, int64_t tokens_per_step) {
   EXPECT_NEAR(j["achieved_gflops"].get<double>(), fpt * tps / 1e9, 1e-9 * fpt * tps / 1e9);
   EXPECT_NEAR(j["mfu"].get<double>(), j["achieved_gflops"].get<double>() / j["peak_gflops"].get<double>(), 1e-12);
   EXPECT_GE(j["peak_rss_bytes_max"].get<int64_t>(), j["peak_rss_bytes"].get<int64_t>());
+  // The program links tcmalloc when the build found it (apps/CMakeLists.txt): the linker must not
+  // have dropped it, or every training step page-faults its activations in again.
+  EXPECT_EQ(j["allocator"].get<std::string>(), LOPA_LINKED_TCMALLOC ? "tcmalloc" : "glibc malloc");
   EXPECT_GT(j["peak_rss_bytes"].get<int64_t>(), j["rss_weights_bytes"].get<int64_t>());
   EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
 }
