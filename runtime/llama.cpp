@@ -13,6 +13,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
+#include "runtime/rotary.h"
 #include "runtime/safetensors.h"
 #include "runtime/tensor_parallel.h"
 
@@ -85,11 +86,6 @@ at::Tensor rope_inv_freq(const LlamaConfig& c) {
     inv_freq = at::where(medium, smoothed, scaled);
   }
   return inv_freq.contiguous();
-}
-
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t h = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
 }
 
 }  // namespace
@@ -290,8 +286,8 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
     auto q = L.q.forward(h, tpc).view({B, T, Hl, hd}).transpose(1, 2);   // B × Hl × T × hd
     auto k = L.k.forward(h, tpc).view({B, T, KVl, hd}).transpose(1, 2);  // B × KVl × T × hd
     auto v = L.v.forward(h, tpc).view({B, T, KVl, hd}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+    q = apply_rotary(q, cos, sin);
+    k = apply_rotary(k, cos, sin);
     at::Tensor keys = k, values = v;
     if (cache) std::tie(keys, values) = cache->append(l, k, v);
     const int64_t S = keys.size(2);
