@@ -8,6 +8,7 @@
 #include "apps/commands.h"
 #include "apps/options.h"
 #include "runtime/blas_info.h"
+#include "runtime/build_info.h"
 #include "runtime/host_allocator.h"
 #include "runtime/checkpoint.h"
 #include "runtime/error.h"
@@ -50,6 +51,7 @@ int cmd_info(const Args& args) {
             << "tokenizer:    " << tokenizer << "\n"
             << "blas:         " << blas_description() << "\n"
             << "allocator:    " << host_allocator() << "\n"
+            << "build:        " << build_git_sha() << "\n"
             << "threads:      " << ensure_threads() << std::endl;
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "experiments/train_step.h"
 #include "lopa/method.h"
 #include "results/run_log.h"
+#include "runtime/build_info.h"
 #include "runtime/autocast.h"
 #include "runtime/data_parallel.h"
 #include "runtime/dtype.h"
@@ -204,6 +205,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
       info.task = cfg.task;
       info.model = cfg.model;
       info.device = device_name(pg);
+      info.git_sha = build_git_sha();
       nlohmann::json j;
       for (const auto& k : train_config_keys()) {
         auto it = kv.find(k.name);

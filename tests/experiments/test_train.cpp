@@ -90,6 +90,12 @@ TEST_P(TrainEveryMethod, WritesRunDirectoryAndLossFalls) {
   EXPECT_LT(mean(l, 30, 40), mean(l, 0, 10)) << method << ": training loss did not fall";
   EXPECT_EQ(h5attr(out, "status"), "completed");
   EXPECT_GT(std::stoll(h5attr(out, "trainable_params")), 0);
+  // The run log names the commit the program was built from (git, a second source of truth).
+  auto head = capture("git -C " LOPA_SOURCE_DIR " rev-parse --short=12 HEAD 2>/dev/null");
+  while (!head.empty() && head.back() == '\n') head.pop_back();
+  const auto sha = h5attr(out, "git_sha");
+  if (head.empty()) EXPECT_EQ(sha, "unknown");
+  else EXPECT_TRUE(sha == head || sha == head + "-dirty") << sha << " vs HEAD " << head;
   // lopa eval on the same run prints the metrics and records them.
   auto js = capture(std::string(LOPA_BIN) + " eval --run " + out + " 2>/dev/null");
   EXPECT_NE(js.find("\"accuracy\""), std::string::npos) << js;
