@@ -72,7 +72,7 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> PrefixTuning::prefix
   return {keys, values};
 }
 
-void PrefixTuning::seed_cache(KVCache& cache, CausalLM& fm, int64_t) {
+void PrefixTuning::seed_cache(KVCache& cache, const CausalLM& fm, int64_t) {
   auto [k, v] = prefix_kv();
   for (auto& t : k) t = t.to(fm.dtype());
   for (auto& t : v) t = t.to(fm.dtype());

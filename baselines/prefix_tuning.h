@@ -26,7 +26,7 @@ class PrefixTuning : public Method {
   NamedTensors parameters() override;
   int64_t num_trainable_parameters() const override;
   bool server_side_adapter() const override { return true; }
-  void seed_cache(KVCache& cache, CausalLM& fm, int64_t batch) override;
+  void seed_cache(KVCache& cache, const CausalLM& fm, int64_t batch) override;
   int64_t cache_prefix_length() const override { return opt_.num_tokens; }
   void save(const std::string& dir) const override;
   void load(const std::string& dir) override;

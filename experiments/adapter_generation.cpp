@@ -77,7 +77,7 @@ std::vector<std::vector<int64_t>> generate_with_method(Method& method, const Cau
   if (method.cache_prefix_length() > 0) {
     // The method seeds a cache; generate() takes the per-layer prefix tensors it holds.
     auto seeded = KVCache::for_model(fm, 1, 1);
-    method.seed_cache(seeded, const_cast<CausalLM&>(fm), 1);
+    method.seed_cache(seeded, fm, 1);
     for (int64_t l = 0; l < fm.num_layers(); ++l) {
       prefix.keys.push_back(seeded.keys(l));
       prefix.values.push_back(seeded.values(l));

@@ -44,7 +44,7 @@ class Method {
   virtual void attach(CausalLM& fm) {}
   virtual void detach(CausalLM& fm) {}
   // Prefix tuning: seed `cache` with this method's per-layer K/V prefixes for a batch of B.
-  virtual void seed_cache(KVCache& cache, CausalLM& fm, int64_t batch) {}
+  virtual void seed_cache(KVCache& cache, const CausalLM& fm, int64_t batch) {}
   // Number of KV positions seed_cache adds before the input (prefix tuning), 0 otherwise.
   virtual int64_t cache_prefix_length() const { return 0; }
 
