@@ -4,7 +4,7 @@
 //   "kalo pet"  ->  " dog"
 // The FM knows every person's facts, but only as the corpus tells them ("the pet of kalo is a dog .",
 // "kalo has a dog ."); it has never seen this terse form, so unadapted it answers below chance (the
-// demo's default FM: 1.4% on dev). A method must learn to ask the
+// demo's default FM: a few percent on dev). A method must learn to ask the
 // frozen FM in its own terms, and which fact to retrieve depends on the instance's relation. The
 // form uses only words the corpus contains: a word the FM never saw keeps its random embedding, and
 // a prompt cannot undo that (a "question : ... ? answer :" form left every prompt method near 25%).
