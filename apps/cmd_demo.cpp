@@ -164,7 +164,6 @@ int cmd_demo(const Args& args) {
     if (r != 0) rc = r;
   }
 
-
   // 4. The table and the plot.
   std::cout << "[demo 4/4] report (" << elapsed() << ")" << std::endl;
   results::ReportOptions ro;

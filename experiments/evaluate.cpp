@@ -1,6 +1,8 @@
 #include "experiments/evaluate.h"
 
 #include <cmath>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "experiments/in_domain_task.h"
@@ -66,7 +68,8 @@ EvalResult evaluate_items(const std::string& task, const std::vector<Example>& e
   if (is_in_domain_task(task)) {
     out.metrics["accuracy"] = n_gold ? static_cast<double>(correct) / n_gold : NAN;
   } else {
-    out.metrics = score_predictions(task, examples, preds);
+    const ScoreOptions defaults;  // named: GCC 12 takes the default argument's temporary for uninitialised
+    out.metrics = score_predictions(task, examples, preds, defaults);
   }
   if (n_gold) out.metrics["loss"] = nll / n_gold;
   return out;
@@ -81,7 +84,8 @@ void write_predictions(const std::string& path, const std::string& task,
     out << (in_domain ? nlohmann::json{{"idx", id}, {"prediction", text}}.dump() : prediction_line(task, id, text)) << "\n";
   out.close();
   LOPA_CHECK(out, path, ".tmp: write failed");
-  std::rename((path + ".tmp").c_str(), path.c_str());
+  LOPA_CHECK(std::rename((path + ".tmp").c_str(), path.c_str()) == 0, path, ": cannot rename ", path,
+             ".tmp into place: ", std::strerror(errno));
 }
 
 }  // namespace lopa
