@@ -16,6 +16,7 @@
 #include "cluster/local_executor.h"
 #include "cluster/sweep_plan.h"
 #include "cluster/sweep_spec.h"
+#include "cluster/train_keys.h"
 #include "experiments/pretrain.h"
 #include "experiments/synthetic_task.h"
 #include "results/plot.h"
@@ -111,14 +112,8 @@ int cmd_demo(const Args& args) {
   int64_t eval_every = vm["eval-every"].as<int64_t>();
   if (eval_every == 0) eval_every = std::max<int64_t>(1, steps / 4);
   std::vector<std::string> prompt_methods, lora_methods;
-  {
-    std::istringstream in(vm["methods"].as<std::string>());
-    for (std::string m; std::getline(in, m, ',');) {
-      m.erase(0, m.find_first_not_of(" \t"));
-      m.erase(m.find_last_not_of(" \t") + 1);
-      if (!m.empty()) (m == "lora" ? lora_methods : prompt_methods).push_back(m);
-    }
-  }
+  for (const auto& m : cluster::split_list(vm["methods"].as<std::string>()))
+    if (!m.empty()) (m == "lora" ? lora_methods : prompt_methods).push_back(m);
   LOPA_CHECK(!prompt_methods.empty() || !lora_methods.empty(), "lopa demo: --methods is empty");
   struct Group { std::string name, methods, lr; };
   std::vector<Group> groups;

@@ -85,18 +85,41 @@ double mean_loss(const CausalLM& fm, const at::Tensor& ids) {
   return fm.lm_loss(hidden, ids).item<double>();
 }
 
-double recall(const CausalLM& fm, const Tokenizer& tok) {
+// Each candidate must be one token: its id.
+std::vector<int64_t> candidate_ids(const Tokenizer& tok, const std::vector<std::string>& words, const std::string& what) {
+  std::vector<int64_t> ids;
+  for (const auto& w : words) {
+    auto t = tok.encode(w, false);
+    LOPA_CHECK(t.size() == 1, what, ": candidate '", w, "' is not one token");
+    ids.push_back(t[0]);
+  }
+  return ids;
+}
+
+// For prompts of one length (one batch, no padding), the index into `candidates` of the token the FM
+// ranks highest at each prompt's last position.
+std::vector<int64_t> last_position_choices(const CausalLM& fm, const std::vector<std::vector<int64_t>>& prompts,
+                                           const std::vector<int64_t>& candidates, const std::string& what) {
   at::NoGradGuard g;
+  std::vector<int64_t> flat;
+  for (const auto& p : prompts) {
+    LOPA_CHECK(p.size() == prompts[0].size(), what, ": prompts differ in length");
+    flat.insert(flat.end(), p.begin(), p.end());
+  }
+  auto ids = at::tensor(flat, at::kLong).view({static_cast<int64_t>(prompts.size()), -1}).to(fm.device());
+  auto hidden = fm.forward(fm.embed(ids), at::Tensor());
+  auto logits = fm.lm_logits(hidden.select(1, -1)).to(at::kCPU).to(at::kFloat);
+  auto pick = logits.index_select(1, at::tensor(candidates, at::kLong)).argmax(1).contiguous();
+  return {pick.data_ptr<int64_t>(), pick.data_ptr<int64_t>() + pick.numel()};
+}
+
+double recall(const CausalLM& fm, const Tokenizer& tok) {
   const auto& w = synth_world();
   int64_t right = 0, total = 0;
   for (size_t r = 0; r < w.relations.size(); ++r) {
     const auto& rel = w.relations[r];
-    std::vector<int64_t> value_ids;
-    for (const auto& v : rel.values) {
-      auto ids = tok.encode(" " + v, false);
-      LOPA_CHECK(ids.size() == 1, "fact recall: value '", v, "' is not one token");
-      value_ids.push_back(ids[0]);
-    }
+    std::vector<std::string> values;
+    for (const auto& v : rel.values) values.push_back(" " + v);
     const auto& templ = rel.templates[0];
     const auto prefix = templ.substr(0, templ.find(" {v}"));
     std::vector<std::vector<int64_t>> prompts;
@@ -105,16 +128,9 @@ double recall(const CausalLM& fm, const Tokenizer& tok) {
       text.replace(text.find("{n}"), 3, w.people[p]);
       prompts.push_back(tok.encode(text, true));
     }
-    // Every name is one token, so prompts of one relation have one length: one batch.
-    for (const auto& pr : prompts) LOPA_CHECK(pr.size() == prompts[0].size(), "fact recall: prompts differ in length");
-    std::vector<int64_t> flat;
-    for (const auto& pr : prompts) flat.insert(flat.end(), pr.begin(), pr.end());
-    auto ids = at::tensor(flat, at::kLong).view({static_cast<int64_t>(prompts.size()), -1}).to(fm.device());
-    auto hidden = fm.forward(fm.embed(ids), at::Tensor());
-    auto logits = fm.lm_logits(hidden.select(1, -1)).to(at::kCPU).to(at::kFloat);
-    auto scores = logits.index_select(1, at::tensor(value_ids, at::kLong));
-    auto pick = scores.argmax(1);
-    for (size_t p = 0; p < w.people.size(); ++p, ++total) right += pick[p].item<int64_t>() == w.facts[p][r];
+    // Every name is one token, so the prompts of one relation have one length.
+    const auto pick = last_position_choices(fm, prompts, candidate_ids(tok, values, "fact recall"), "fact recall");
+    for (size_t p = 0; p < w.people.size(); ++p, ++total) right += pick[p] == w.facts[p][r];
   }
   return static_cast<double>(right) / static_cast<double>(total);
 }
@@ -177,32 +193,16 @@ double fact_recall(const std::string& model_dir) {
 }
 
 double synth_facts_unadapted_accuracy(const std::string& model_dir, const std::string& split) {
-  at::NoGradGuard g;
   auto pg = ProcessGroup::single();
   auto fm = CausalLM::load(model_dir, pg);
   const auto tok = Tokenizer::from_dir(model_dir);
-  std::vector<int64_t> candidate_ids;
-  for (const auto& t : synth_facts_targets()) {
-    auto ids = tok.encode(t, false);
-    LOPA_CHECK(ids.size() == 1, model_dir, ": synth-facts candidate '", t, "' is not one token");
-    candidate_ids.push_back(ids[0]);
-  }
   const auto data = load_synth_facts(split);
-  std::vector<int64_t> flat;
-  int64_t len = -1;
-  for (const auto& ex : data.examples) {
-    const auto ids = tok.encode(synth_facts_prompt(ex), true);
-    LOPA_CHECK(len < 0 || static_cast<int64_t>(ids.size()) == len, "synth-facts: prompts differ in length");
-    len = static_cast<int64_t>(ids.size());
-    flat.insert(flat.end(), ids.begin(), ids.end());
-  }
-  auto ids = at::tensor(flat, at::kLong).view({-1, len}).to(fm.device());
-  auto hidden = fm.forward(fm.embed(ids), at::Tensor());
-  auto logits = fm.lm_logits(hidden.select(1, -1)).to(at::kCPU).to(at::kFloat);
-  auto pick = logits.index_select(1, at::tensor(candidate_ids, at::kLong)).argmax(1);
+  std::vector<std::vector<int64_t>> prompts;
+  for (const auto& ex : data.examples) prompts.push_back(tok.encode(synth_facts_prompt(ex), true));
+  const std::string what = model_dir + ": synth-facts";
+  const auto pick = last_position_choices(fm, prompts, candidate_ids(tok, synth_facts_targets(), what), what);
   int64_t right = 0;
-  for (size_t i = 0; i < data.examples.size(); ++i)
-    right += pick[static_cast<int64_t>(i)].item<int64_t>() == data.examples[i].label_index;
+  for (size_t i = 0; i < data.examples.size(); ++i) right += pick[i] == data.examples[i].label_index;
   return static_cast<double>(right) / static_cast<double>(data.examples.size());
 }
 
