@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/linear.h"       // lopa::linear, used by every method
 #include "runtime/safetensors.h"  // NamedTensors
 
 namespace lopa {
@@ -75,8 +76,6 @@ class Method {
 
 // A trainable fp32 leaf tensor of `sizes`, drawn from N(0, std) (std = 0 gives zeros).
 at::Tensor make_parameter(at::IntArrayRef sizes, double std);
-// y = x·Wᵀ + b with W out×in and b out (b may be undefined).
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 // "[2, 3]": shapes in error messages (at::IntArrayRef itself makes lopa::str ambiguous with c10::str).
 std::string shape_str(at::IntArrayRef sizes);
 // Sum of numel over `params`.

@@ -13,6 +13,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
+#include "runtime/linear.h"
 #include "runtime/rotary.h"
 #include "runtime/safetensors.h"
 #include "runtime/tensor_parallel.h"
@@ -32,10 +33,10 @@ at::Tensor Projection::forward(const at::Tensor& x, Communicator& tp) const {
     // column-parallel adapter all-reduces inside, see Lora), so passing it through copy_to_region again
     // would add it tp times.
     auto xr = tp::copy_to_region(x, tp);
-    auto y = bias.defined() ? at::linear(xr, weight, bias) : at::linear(xr, weight);
+    auto y = lopa::linear(xr, weight, bias);
     return y + adapter->delta(x);
   }
-  auto y = at::linear(x, weight) + adapter->delta(x);
+  auto y = lopa::linear(x, weight) + adapter->delta(x);
   y = tp::reduce_from_region(y, tp);
   return bias.defined() ? y + bias : y;
 }

@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "runtime/error.h"
+#include "runtime/linear.h"
 
 namespace lopa::tp {
 namespace {
@@ -141,14 +142,14 @@ at::Tensor column_parallel_linear(const at::Tensor& x, const at::Tensor& w, cons
                                   bool gather_output) {
   LOPA_CHECK(x.size(-1) == w.size(1), "column_parallel_linear: input features ", x.size(-1),
              " do not match the weight shard's ", w.size(1));
-  const at::Tensor y = at::linear(copy_to_region(x, g), w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
+  const at::Tensor y = lopa::linear(copy_to_region(x, g), w, b);
   return gather_output ? gather_from_region(y, g) : y;
 }
 
 at::Tensor row_parallel_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Communicator& g) {
   LOPA_CHECK(x.size(-1) == w.size(1), "row_parallel_linear: input features ", x.size(-1),
              " do not match the weight shard's ", w.size(1));
-  at::Tensor y = reduce_from_region(at::linear(x, w), g);
+  at::Tensor y = reduce_from_region(lopa::linear(x, w), g);
   return b.defined() ? y + b : y;
 }
 

@@ -6,6 +6,7 @@ lopa_add_test_suite(model SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_llama.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_rotary.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_linear.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_generation.cpp
   LIBS lopa_runtime nlohmann_json::nlohmann_json)
 target_include_directories(tests_model PRIVATE ${CMAKE_CURRENT_LIST_DIR})
