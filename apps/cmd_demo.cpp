@@ -21,6 +21,7 @@
 #include "experiments/synthetic_task.h"
 #include "results/plot.h"
 #include "results/report.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa::app {
@@ -169,7 +170,7 @@ int cmd_demo(const Args& args) {
         << "% dev accuracy.\n";
   const auto table = results::format_report(rep, "md") + alone.str();
   std::cout << "\n" << table << std::endl;
-  std::ofstream(out + "/results.md") << table;
+  write_file_atomic(out + "/results.md", table);
   const auto plot = out + "/demo.svg";
   results::render_plots(rep, plot);
   std::cout << "lopa demo: done in " << elapsed() << ". Table: " << out << "/results.md, plot: " << plot

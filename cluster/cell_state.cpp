@@ -11,6 +11,7 @@
 
 #include "cluster/cell_command.h"
 #include "cluster/train_keys.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa::cluster {
@@ -52,15 +53,7 @@ void write_cell_state(const std::string& path, const CellState& s) {
   j["reason"] = s.reason;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const auto tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp);
-    LOPA_CHECK(out, tmp, ": cannot write cell state");
-    out << j.dump() << "\n";
-    LOPA_CHECK(out.good(), tmp, ": write failed");
-  }
-  std::filesystem::rename(tmp, path, ec);
-  LOPA_CHECK(!ec, path, ": cannot write cell state: ", ec.message());
+  write_file_atomic(path, j.dump() + "\n", /*durable=*/false, ".tmp." + std::to_string(getpid()));
 }
 
 std::string judge_attempt(int exit_code, const RunLogStatus& log, bool require_log, std::string& reason) {

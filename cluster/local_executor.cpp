@@ -17,6 +17,7 @@
 
 #include "cluster/cell_command.h"
 #include "cluster/cell_state.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa::cluster {
@@ -273,7 +274,7 @@ int run_local(const Plan& plan, const LocalRunOptions& options, std::ostream& ou
     out << "[sweep " << spec.name << "] report: " << cmd << std::endl;
     std::string text;
     const int code = run_capture(cmd + " 2>>" + shell_quote(P.dir() + "/logs/report.log"), text);
-    std::ofstream(P.report_output()) << text;
+    write_file_atomic(P.report_output(), text);
     out << text << std::flush;
     if (code != 0) {
       out << "[sweep " << spec.name << "] the report command failed with exit code " << code << " (log "

@@ -10,6 +10,7 @@
 #include "cluster/cell_command.h"
 #include "cluster/cell_state.h"
 #include "cluster/train_keys.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa::cluster {
@@ -149,13 +150,7 @@ std::string report_script_text(const Plan& plan, const std::string& workdir) {
 namespace {
 
 void write_file(const std::string& path, const std::string& text, bool executable) {
-  {
-    std::ofstream out(path + ".tmp");
-    LOPA_CHECK(out, path, ": cannot write");
-    out << text;
-    LOPA_CHECK(out.good(), path, ": write failed");
-  }
-  fs::rename(path + ".tmp", path);
+  write_file_atomic(path, text);
   if (executable) fs::permissions(path, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cluster/train_keys.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa::cluster {
@@ -168,14 +169,7 @@ void write_if_changed(const std::string& path, const std::string& text) {
       if (ss.str() == text) return;
     }
   }
-  const auto tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    LOPA_CHECK(out, tmp, ": cannot write");
-    out << text;
-    LOPA_CHECK(out.good(), tmp, ": write failed");
-  }
-  fs::rename(tmp, path);
+  write_file_atomic(path, text);
 }
 
 }  // namespace

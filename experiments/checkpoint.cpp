@@ -4,6 +4,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/process_group.h"
 
@@ -39,14 +40,14 @@ void save_checkpoint(const std::string& dir, const ProcessGroup& pg, const Named
   ar.write("state_best_step", at::tensor(state.best_step));
   const auto file = rank_file(dir, pg);
   ar.save_to(file + ".tmp");
-  fs::rename(file + ".tmp", file);
+  replace_file(file + ".tmp", file);
   pg.world->barrier();
   if (pg.is_root()) {
     nlohmann::json j = {{"step", state.step},           {"epoch", state.epoch},
                         {"batch_in_epoch", state.batch_in_epoch}, {"best_metric", state.best_metric},
                         {"best_step", state.best_step}, {"world_size", pg.world_size}, {"tp", pg.tp_size}};
-    std::ofstream(dir + "/state.json") << j.dump(2) << "\n";
-    std::ofstream(dir + "/" + kMarker) << state.step << "\n";
+    write_file_atomic(dir + "/state.json", j.dump(2) + "\n");
+    write_file_atomic(dir + "/" + kMarker, std::to_string(state.step) + "\n");  // last: the checkpoint is complete
   }
   pg.world->barrier();
 }

@@ -9,6 +9,7 @@
 #include "experiments/prompt_method.h"
 #include "experiments/scorer.h"
 #include "lopa/method.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/llama.h"
 
@@ -77,15 +78,11 @@ EvalResult evaluate_items(const std::string& task, const std::vector<Example>& e
 
 void write_predictions(const std::string& path, const std::string& task,
                        const std::vector<std::pair<std::string, std::string>>& predictions) {
-  std::ofstream out(path + ".tmp");
-  LOPA_CHECK(out, path, ": cannot write");
+  std::string text;
   const bool in_domain = is_in_domain_task(task);  // not a benchmark: {"idx", "prediction"} like GLUE
-  for (const auto& [id, text] : predictions)
-    out << (in_domain ? nlohmann::json{{"idx", id}, {"prediction", text}}.dump() : prediction_line(task, id, text)) << "\n";
-  out.close();
-  LOPA_CHECK(out, path, ".tmp: write failed");
-  LOPA_CHECK(std::rename((path + ".tmp").c_str(), path.c_str()) == 0, path, ": cannot rename ", path,
-             ".tmp into place: ", std::strerror(errno));
+  for (const auto& [id, pred] : predictions)
+    text += (in_domain ? nlohmann::json{{"idx", id}, {"prediction", pred}}.dump() : prediction_line(task, id, pred)) + "\n";
+  write_file_atomic(path, text);
 }
 
 }  // namespace lopa

@@ -16,6 +16,7 @@
 #include "experiments/synthetic_task.h"
 #include "experiments/word_tokenizer.h"
 #include "runtime/data_parallel.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/init_model.h"
 #include "runtime/llama.h"
@@ -44,13 +45,6 @@ nlohmann::ordered_json config_json(const PretrainConfig& c) {
           {"steps", c.steps}, {"batch_size", c.batch_size}, {"seq_len", c.seq_len}, {"warmup_steps", c.warmup_steps},
           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
           {"max_grad_norm", c.max_grad_norm}, {"seed", c.seed}, {"data_seed", c.data_seed}};
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  LOPA_CHECK(out, path, ": cannot write");
-  out << text;
-  LOPA_CHECK(out.good(), path, ": write failed");
 }
 
 // The packed token stream: documents, each BOS-prefixed, cut into rows of seq_len tokens. Row r of the
@@ -234,7 +228,7 @@ PretrainResult ensure_pretrained(const PretrainConfig& c, const std::string& out
         {"rms_norm_eps", 1e-5}, {"hidden_act", "silu"}, {"attention_bias", false}, {"mlp_bias", false},
         {"initializer_range", 0.02}, {"tie_word_embeddings", true}, {"bos_token_id", 0}, {"eos_token_id", 0},
         {"torch_dtype", "float32"}};
-    write_file(tmp + "/init_config.json", mc.dump(2));
+    write_file_atomic(tmp + "/init_config.json", mc.dump(2));
     init_model(tmp + "/init_config.json", tmp, "", c.seed);
     fs::remove(tmp + "/init_config.json");
   }
@@ -353,7 +347,7 @@ PretrainResult ensure_pretrained(const PretrainConfig& c, const std::string& out
     rec["tokens"] = c.steps * c.batch_size * c.seq_len;
     rec["train"] = {{"step", steps_logged}, {"loss", losses}};
     rec["eval"] = val_curve;
-    write_file(tmp + "/pretrain.json", rec.dump(1) + "\n");  // last: marks the directory complete
+    write_file_atomic(tmp + "/pretrain.json", rec.dump(1) + "\n");  // last: marks the directory complete
     std::error_code ec;
     fs::rename(tmp, out_dir, ec);
     if (ec) {

@@ -23,6 +23,7 @@
 #include "runtime/autocast.h"
 #include "runtime/data_parallel.h"
 #include "runtime/dtype.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/failure.h"
 #include "runtime/llama.h"
@@ -168,7 +169,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
       std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       LOPA_CHECK(old == ini, run_dir, "/config.ini: differs from this run's configuration; resume needs the same keys");
     } else {
-      std::ofstream(run_dir + "/config.ini") << ini;
+      write_file_atomic(run_dir + "/config.ini", ini);
     }
   }
   pg.world->barrier();

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa {
@@ -15,17 +16,9 @@ void write_adapter(const std::string& dir, const NamedTensors& tensors, const nl
   NamedTensors cpu;
   cpu.reserve(tensors.size());
   for (const auto& [name, t] : tensors) cpu.emplace_back(name, t.detach().to(at::kCPU).contiguous());
-  // Write to temporary names and rename, so a reader never sees half a file.
-  const auto weights = dir + "/" + weights_name, cfg = dir + "/" + config_name;
-  save_safetensors(weights + ".tmp", cpu);
-  {
-    std::ofstream out(cfg + ".tmp");
-    LOPA_CHECK(out, cfg, ": cannot write");
-    out << config.dump(2) << "\n";
-    LOPA_CHECK(out.good(), cfg, ": write failed");
-  }
-  std::filesystem::rename(weights + ".tmp", weights);
-  std::filesystem::rename(cfg + ".tmp", cfg);
+  // Both writes are atomic (save_safetensors too), so a reader never sees half a file.
+  save_safetensors(dir + "/" + weights_name, cpu);
+  write_file_atomic(dir + "/" + config_name, config.dump(2) + "\n");
 }
 
 nlohmann::json read_adapter_config(const std::string& dir, const std::string& config_name) {

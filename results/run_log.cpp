@@ -15,6 +15,7 @@
 #include <iostream>
 #include <limits>
 
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa::results {
@@ -126,26 +127,6 @@ void release_lock(const std::string& path, int fd) {
   ::close(fd);
 }
 
-// Writes all of `data` to `path`; durable = fsync before returning (survives a machine crash, not
-// only a process crash: a killed process's writes are already in the page cache).
-void write_file(const std::string& path, const std::vector<char>& data, bool durable) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  LOPA_CHECK(fd >= 0, path, ": cannot create: ", std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t w = ::write(fd, data.data() + off, data.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = errno;
-      ::close(fd);
-      fail(path, ": write failed: ", std::strerror(err));
-    }
-    off += static_cast<size_t>(w);
-  }
-  if (durable) ::fsync(fd);
-  LOPA_CHECK(::close(fd) == 0, path, ": close failed: ", std::strerror(errno));
-}
-
 }  // namespace
 
 std::string utc_now_iso8601() {
@@ -230,10 +211,7 @@ struct RunLog::Impl {
     image.resize(static_cast<size_t>(n));
     LOPA_CHECK(H5Fget_file_image(file->getId(), image.data(), image.size()) == n, path,
                ": cannot take an HDF5 file image");
-    const std::string tmp = path + ".tmp";
-    write_file(tmp, image, durable);
-    LOPA_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot replace with ", tmp, ": ",
-               std::strerror(errno));
+    write_file_atomic(path, std::string_view(image.data(), image.size()), durable);
   }
 
   void flush(bool durable = true) {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "runtime/dtype.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/model_config.h"
 #include "runtime/safetensors.h"
@@ -37,11 +38,7 @@ void init_model(const std::string& config_json_path, const std::string& out_dir,
     tensors.push_back({name, t.to(dtype)});
   }
   save_safetensors(out_dir + "/model.safetensors", tensors);
-  {
-    std::ofstream out(out_dir + "/config.json");
-    LOPA_CHECK(out, out_dir, "/config.json: cannot write");
-    out << cfg.to_json() << "\n";
-  }
+  write_file_atomic(out_dir + "/config.json", cfg.to_json() + "\n");
   if (!tokenizer_dir.empty()) {
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
       const fs::path src = fs::path(tokenizer_dir) / f;

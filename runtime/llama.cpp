@@ -12,6 +12,7 @@
 #include "runtime/blas_info.h"
 #include "runtime/checkpoint.h"
 #include "runtime/dtype.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/linear.h"
 #include "runtime/rotary.h"
@@ -452,11 +453,7 @@ void CausalLM::save_pretrained(const std::string& dir) const {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   save_safetensors(dir + "/model.safetensors", tensors);
-  {
-    std::ofstream out(dir + "/config.json");
-    LOPA_CHECK(out, dir, "/config.json: cannot write");
-    out << cfg_.json << "\n";
-  }
+  write_file_atomic(dir + "/config.json", cfg_.json + "\n");
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
     const fs::path src = fs::path(dir_) / f;
     if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(dir) / f))

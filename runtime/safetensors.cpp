@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/dtype.h"
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 
 namespace lopa {
@@ -249,7 +250,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
       out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
     LOPA_CHECK(out.good(), path, ": write failed");
   }
-  LOPA_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename ", tmp, " into place");
+  replace_file(tmp, path);
 }
 
 }  // namespace lopa
