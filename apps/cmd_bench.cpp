@@ -25,11 +25,36 @@ void print(const nlohmann::ordered_json& j, bool json) {
   std::cout << "flops_convention: " << j["flops_convention"].get<std::string>() << std::endl;
 }
 
+// The options both benchmarks take, bound to the fields of their options struct.
+template <typename Options>
+void add_shared_options(po::options_description& desc, Options& o, const char* seed_help) {
+  desc.add_options()
+      ("model", po::value<std::string>(&o.model)->required(), "Hugging Face checkpoint directory")
+      ("dtype", po::value<std::string>(&o.dtype)->default_value("float32"), "float32, bfloat16, float16")
+      ("seed", po::value<int64_t>(&o.seed)->default_value(0), seed_help)
+      ("tp", po::value<int>()->default_value(1), "tensor-parallel ranks (mpirun -np TP)")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto")
+      ("json", po::bool_switch(), "print one JSON line");
+}
+
+// Parses, starts MPI and the process group, runs the benchmark; rank 0 prints.
+template <typename Run>
+int run_bench(const std::string& name, const std::string& usage, const po::options_description& desc,
+              const Args& args, Run run) {
+  auto opts = parse_options(name, usage, desc, args);
+  if (opts.help) return 0;
+  MpiRuntime mpi;
+  const auto pg = ProcessGroup::init(opts.vm["tp"].as<int>(), opts.vm["device"].as<std::string>());
+  const auto j = run(pg);
+  if (pg.is_root()) print(j, opts.vm["json"].as<bool>());
+  return 0;
+}
+
 int bench_train(const Args& args) {
   po::options_description desc("bench train");
   TrainBenchOptions o;
+  add_shared_options(desc, o, "synthetic batch and initialisation seed");
   desc.add_options()
-      ("model", po::value<std::string>(&o.model)->required(), "Hugging Face checkpoint directory")
       ("tokenizer", po::value<std::string>(&o.tokenizer), "tokenizer directory (default: the model's)")
       ("method", po::value<std::string>(&o.method)->default_value("lopa"), "lopa, pt, idpg, lora, prefix, fft")
       ("batch-size", po::value<int64_t>(&o.batch_size)->default_value(4), "rows per step")
@@ -39,42 +64,22 @@ int bench_train(const Args& args) {
       ("target-tokens", po::value<int64_t>(&o.target_tokens)->default_value(1), "label tokens per row (the rest is ignored by the loss)")
       ("num-virtual-tokens", po::value<int64_t>(&o.num_virtual_tokens)->default_value(10), "soft-prompt length m")
       ("rank", po::value<int64_t>(&o.rank)->default_value(4), "LoPA / LoRA rank r")
-      ("lora-targets", po::value<std::string>(&o.lora_targets)->default_value("q,k,v"), "LoRA projections")
-      ("dtype", po::value<std::string>(&o.dtype)->default_value("float32"), "float32, bfloat16, float16")
-      ("seed", po::value<int64_t>(&o.seed)->default_value(0), "synthetic batch and initialisation seed")
-      ("tp", po::value<int>()->default_value(1), "tensor-parallel ranks (mpirun -np TP)")
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto")
-      ("json", po::bool_switch(), "print one JSON line");
-  auto opts = parse_options("bench train", "--model DIR [--method M] [--batch-size B] [--seq-len L] [--steps N] [--tp T] [--json]", desc, args);
-  if (opts.help) return 0;
-  MpiRuntime mpi;
-  const auto pg = ProcessGroup::init(opts.vm["tp"].as<int>(), opts.vm["device"].as<std::string>());
-  const auto j = run_train_bench(o, pg);
-  if (pg.is_root()) print(j, opts.vm["json"].as<bool>());
-  return 0;
+      ("lora-targets", po::value<std::string>(&o.lora_targets)->default_value("q,k,v"), "LoRA projections");
+  return run_bench("bench train", "--model DIR [--method M] [--batch-size B] [--seq-len L] [--steps N] [--tp T] [--json]",
+                   desc, args, [&](const ProcessGroup& pg) { return run_train_bench(o, pg); });
 }
 
 int bench_generate(const Args& args) {
   po::options_description desc("bench generate");
   GenerateBenchOptions o;
+  add_shared_options(desc, o, "prompt seed");
   desc.add_options()
-      ("model", po::value<std::string>(&o.model)->required(), "Hugging Face checkpoint directory")
       ("batch-size", po::value<int64_t>(&o.batch_size)->default_value(1), "sequences")
       ("prompt-len", po::value<int64_t>(&o.prompt_len)->default_value(64), "random prompt tokens (prefill)")
       ("new-tokens", po::value<int64_t>(&o.new_tokens)->default_value(64), "greedy decode steps")
-      ("repeats", po::value<int64_t>(&o.repeats)->default_value(3), "best of this many runs")
-      ("dtype", po::value<std::string>(&o.dtype)->default_value("float32"), "float32, bfloat16, float16")
-      ("seed", po::value<int64_t>(&o.seed)->default_value(0), "prompt seed")
-      ("tp", po::value<int>()->default_value(1), "tensor-parallel ranks (mpirun -np TP)")
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto")
-      ("json", po::bool_switch(), "print one JSON line");
-  auto opts = parse_options("bench generate", "--model DIR [--prompt-len P] [--new-tokens N] [--json]", desc, args);
-  if (opts.help) return 0;
-  MpiRuntime mpi;
-  const auto pg = ProcessGroup::init(opts.vm["tp"].as<int>(), opts.vm["device"].as<std::string>());
-  const auto j = run_generate_bench(o, pg);
-  if (pg.is_root()) print(j, opts.vm["json"].as<bool>());
-  return 0;
+      ("repeats", po::value<int64_t>(&o.repeats)->default_value(3), "best of this many runs");
+  return run_bench("bench generate", "--model DIR [--prompt-len P] [--new-tokens N] [--json]", desc, args,
+                   [&](const ProcessGroup& pg) { return run_generate_bench(o, pg); });
 }
 
 }  // namespace
