@@ -9,7 +9,7 @@ Idpg::Idpg(IdpgOptions opt) : opt_(opt) {
   LOPA_CHECK(opt_.encoder_dim > 0 && opt_.head_dim > 0 && opt_.num_tokens > 0 && opt_.model_dim > 0,
              "idpg: encoder dim, head dim, num-virtual-tokens and model dim must be positive");
   w1 = make_parameter({opt_.head_dim, opt_.encoder_dim}, opt_.init_std);
-  b1 = make_parameter({opt_.head_dim}, 0);
+  b1 = make_linear_bias(opt_.head_dim, opt_.encoder_dim);
   w2 = make_parameter({opt_.num_tokens * opt_.model_dim, opt_.head_dim}, opt_.init_std);
   b2 = make_parameter({opt_.num_tokens * opt_.model_dim}, 0);
 }

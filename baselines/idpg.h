@@ -13,7 +13,7 @@ struct IdpgOptions {
   int64_t num_tokens = 0;   // m
   int64_t model_dim = 0;    // d
   double dropout = 0.1;
-  double init_std = 0.02;   // weights N(0, init_std), biases zero
+  double init_std = 0.02;   // weights N(0, init_std); dense bias U(±1/√H) as torch.nn.Linear; output bias zero
 };
 
 class Idpg : public Method {

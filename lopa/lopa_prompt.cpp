@@ -33,11 +33,11 @@ LopaPrompt::LopaPrompt(LopaOptions opt) : opt_(opt) {
   const int64_t H = opt_.encoder_dim, h = opt_.head_dim, m = opt_.num_tokens, d = opt_.model_dim, r = opt_.rank;
   z_s = make_parameter({m, d}, opt_.prompt_std);
   row_w1 = make_parameter({h, H}, opt_.init_std);
-  row_b1 = make_parameter({h}, 0);
+  row_b1 = make_linear_bias(h, H);
   row_w2 = make_parameter({m * r, h}, opt_.init_std);
   row_b2 = make_parameter({m * r}, 0);
   col_w1 = make_parameter({h, H}, opt_.init_std);
-  col_b1 = make_parameter({h}, 0);
+  col_b1 = make_linear_bias(h, H);
   col_w2 = make_parameter({d * r, h}, opt_.init_std);
   col_b2 = make_parameter({d * r}, 0);
 }

@@ -26,7 +26,7 @@ struct LopaOptions {
   int64_t rank = 1;          // r
   LopaCombine combine = LopaCombine::Mul;
   double dropout = 0.1;      // on the head inputs
-  double init_std = 0.02;    // head weights N(0, init_std); output biases zero
+  double init_std = 0.02;    // head weights N(0, init_std); dense biases U(±1/√H) as torch.nn.Linear; output biases zero
   double prompt_std = 1.0;   // Z_S ~ N(0, prompt_std) unless set by set_shared_prompt (PEFT's RANDOM init)
 };
 

@@ -1,5 +1,6 @@
 #include "lopa/method.h"
 
+#include <cmath>
 #include <map>
 
 #include "runtime/error.h"
@@ -18,6 +19,13 @@ void Method::to(c10::Device device) {
 at::Tensor make_parameter(at::IntArrayRef sizes, double std) {
   auto t = at::zeros(sizes, at::TensorOptions().dtype(at::kFloat));
   if (std > 0) t.normal_(0.0, std);
+  t.set_requires_grad(true);
+  return t;
+}
+
+at::Tensor make_linear_bias(int64_t out, int64_t fan_in) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  auto t = at::empty({out}, at::TensorOptions().dtype(at::kFloat)).uniform_(-bound, bound);
   t.set_requires_grad(true);
   return t;
 }

@@ -76,6 +76,9 @@ class Method {
 
 // A trainable fp32 leaf tensor of `sizes`, drawn from N(0, std) (std = 0 gives zeros).
 at::Tensor make_parameter(at::IntArrayRef sizes, double std);
+// A trainable fp32 bias of `out` entries drawn from U(-1/√fan_in, 1/√fan_in): torch.nn.Linear's default,
+// which the official LoPA and IDPG code keeps for the first (dense) layer of their heads.
+at::Tensor make_linear_bias(int64_t out, int64_t fan_in);
 // "[2, 3]": shapes in error messages (at::IntArrayRef itself makes lopa::str ambiguous with c10::str).
 std::string shape_str(at::IntArrayRef sizes);
 // Sum of numel over `params`.

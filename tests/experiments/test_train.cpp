@@ -183,7 +183,10 @@ TEST(Train, TensorParallelTwoRanksMatchesOne) { expect_tp2_matches_tp1("lopa", 8
 TEST(Train, TensorParallelLoraMatchesOne) { expect_tp2_matches_tp1("lora", 8, "0.01", false); }
 
 TEST(Train, TensorParallelPromptTuningMatchesOne) { expect_tp2_matches_tp1("pt", 6, "0.01", true); }
-TEST(Train, TensorParallelIdpgMatchesOne) { expect_tp2_matches_tp1("idpg", 6, "0.01", true); }
+// IDPG at lr 0.01 amplifies float rounding: tp = 1 on one thread against two threads already drifts
+// 9e-5 by step 6 (Adam turns rounding-sized gradients into lr-sized steps). At lr 0.003 that drift is
+// 3e-6, so the 1e-4 bound below tests tp and not the summation order.
+TEST(Train, TensorParallelIdpgMatchesOne) { expect_tp2_matches_tp1("idpg", 6, "0.003", true); }
 TEST(Train, TensorParallelPrefixMatchesOne) { expect_tp2_matches_tp1("prefix", 6, "0.01", true); }
 TEST(Train, TensorParallelFullFinetuneMatchesOne) { expect_tp2_matches_tp1("fft", 6, "0.003", true); }
 
