@@ -10,4 +10,3 @@ lopa_add_test_suite(model SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/test_generation.cpp
   LIBS lopa_runtime nlohmann_json::nlohmann_json)
 target_include_directories(tests_model PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-lopa_use_pch(tests_model)

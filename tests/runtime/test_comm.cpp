@@ -151,7 +151,9 @@ TEST(Comm, ReduceScatterAlongDim) {
   for (int r = 0; r < n; ++r) mean += input(r, at::kDouble);
   EXPECT_TRUE(at::allclose(avg.to(at::kDouble), (mean / n).narrow(1, 4 * comm->rank(), 4), 1e-6, 1e-6));
   // A dim that does not split evenly is refused (on every rank, before any exchange).
-  if (n > 1) EXPECT_THROW(comm->reduce_scatter(at::ones({2, 4 * n + 1}), 1), lopa::Error);
+  if (n > 1) {
+    EXPECT_THROW(comm->reduce_scatter(at::ones({2, 4 * n + 1}), 1), lopa::Error);
+  }
 }
 
 TEST(Comm, BroadcastFromLastRank) {
@@ -239,7 +241,9 @@ TEST(ProcessGroupGrid, DevicePlacement) {
   }
   EXPECT_THROW(resolve_device("tpu:0", 0), lopa::Error);
   // Under mpirun on one node the node-local rank is the world rank.
-  if (std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) EXPECT_EQ(local_rank_of_process(), world_rank());
+  if (std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+    EXPECT_EQ(local_rank_of_process(), world_rank());
+  }
   EXPECT_EQ(ProcessGroup::init(1, "auto").local_rank, local_rank_of_process());
 }
 

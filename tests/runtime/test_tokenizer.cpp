@@ -80,7 +80,9 @@ TEST(Tokenizer, Stories260KGreedyPromptIds) {
   // The greedy sample's prompt_ids are BOS + the prompt, as run.c and HF build them.
   const Tokenizer& tok = tokenizer("models/stories260K");
   for (const auto& s : read_jsonl(kShared + "/models/stories260K/samples.jsonl"))
-    if (s.value("kind", "") == "greedy") EXPECT_EQ(tok.encode(s["prompt"], true), ids_of(s["prompt_ids"]));
+    if (s.value("kind", "") == "greedy") {
+      EXPECT_EQ(tok.encode(s["prompt"], true), ids_of(s["prompt_ids"]));
+    }
   EXPECT_EQ(tok.bos_id(), 1);
   EXPECT_EQ(tok.eos_id(), 2);
   EXPECT_FALSE(tok.pad_id());
