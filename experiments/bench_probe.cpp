@@ -26,10 +26,12 @@ int64_t status_kb(const char* key) {
   return 0;
 }
 
-void sync_device(c10::Device d, const at::Tensor& t) {
-  if (d.is_cuda()) t.cpu();  // a device-to-host copy waits for the queued kernels
-}
 }  // namespace
+
+void sync_device(c10::Device device) {
+  // A device-to-host copy on the current stream waits for everything queued before it.
+  if (device.is_cuda()) at::zeros({1}, at::TensorOptions().device(device)).cpu();
+}
 
 double matmul_peak_gflops(at::ScalarType dtype, const std::vector<int64_t>& sizes, int repeats, c10::Device device) {
   at::NoGradGuard no_grad;
@@ -38,11 +40,11 @@ double matmul_peak_gflops(at::ScalarType dtype, const std::vector<int64_t>& size
     auto opt = at::TensorOptions().dtype(dtype).device(device);
     auto a = at::randn({n, n}, opt), b = at::randn({n, n}, opt), c = at::empty({n, n}, opt);
     at::mm_out(c, a, b);  // warm-up: BLAS thread pool, packing buffers
-    sync_device(device, c);
+    sync_device(device);
     for (int r = 0; r < repeats; ++r) {
       const double t0 = now();
       at::mm_out(c, a, b);
-      sync_device(device, c);
+      sync_device(device);
       const double dt = now() - t0;
       if (dt > 0) best = std::max(best, 2.0 * n * n * n / dt / 1e9);
     }

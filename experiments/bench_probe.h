@@ -15,6 +15,10 @@ namespace lopa {
 double matmul_peak_gflops(at::ScalarType dtype, const std::vector<int64_t>& sizes, int repeats = 5,
                           c10::Device device = c10::Device(c10::kCPU));
 
+// Waits for the kernels queued on `device` (a no-op on the CPU), so that a timer read after it covers
+// them: CUDA launches return before the work is done.
+void sync_device(c10::Device device);
+
 // Peak resident set size of this process so far (VmHWM of /proc/self/status), bytes; 0 if unknown.
 int64_t peak_rss_bytes();
 // Current resident set size (VmRSS), bytes; 0 if unknown.

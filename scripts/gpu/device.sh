@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Run ON the lent GPU machine (device tool), from the repository root, with .gpu carried:
-#   bash scripts/gpu/device.sh
-# Unpacks the carried Debian packages into a private sysroot (never into /), builds the runtime
-# (LOPA_RUNTIME_ONLY) against the CUDA LibTorch inside Python's torch with NCCL from its wheel, then
-# runs the distributed suites (NCCL + MPI) and the all-reduce benchmark. Logs go to $OUT when set.
+#   bash scripts/gpu/device.sh [runtime|full]
+# Unpacks the carried Debian packages into a private sysroot (never into /) and builds against the
+# CUDA LibTorch inside Python's torch, with NCCL from its wheel.
+#   runtime (default): the runtime only (LOPA_RUNTIME_ONLY), then the distributed suites (NCCL + MPI)
+#                      and the all-reduce benchmark.
+#   full:              the lopa program (HDF5 and Boost from the sysroot, no tests), then the bf16
+#                      train-step MFU of a ~1.1B Llama (bench/gpu_train_bench.sh).
+# Logs go to $OUT when set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+MODE=${1:-runtime}
+[[ $MODE == runtime || $MODE == full ]] || { echo "device.sh: unknown mode '$MODE' (runtime or full)" >&2; exit 2; }
 OUT=${OUT:-/tmp/lopa-gpu-out}
 mkdir -p "$OUT"
 SYS=/tmp/lopa-sysroot
@@ -30,6 +36,23 @@ echo "nccl: $NCCL_LIB"
 # into .gpu/shared, which does.
 SHARED_ARGS=()
 [[ -d .gpu/shared ]] && SHARED_ARGS=(-DLOPA_SHARED_DIR="$PWD/.gpu/shared")
+if [[ $MODE == full ]]; then
+  BUILD=build-gpu-full
+  cmake -S . -B $BUILD "${SHARED_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release -DLOPA_BUILD_TESTS=OFF -DLOPA_BUILD_BENCH=OFF \
+    -DLOPA_USE_TCMALLOC=OFF -DLOPA_HDF5_PREFIX="$SYS/usr" \
+    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr;$ML/cmake;$SYS/usr/share/cmake" \
+    -DMPI_C_COMPILER="$SYS/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$SYS/usr/bin/mpiexec.openmpi" \
+    -DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB" \
+    -DCUDA_RUNTIME_INCLUDE_DIR=/usr/local/cuda/include 2>&1 | tee "$OUT/configure.log" | grep -E "lopa:|Error|error" || true
+  cmake --build $BUILD -j"$(nproc)" --target lopa 2>&1 | tee "$OUT/build.log" | grep -E "error|Error" | tail -40
+  # HDF5 from the sysroot needs its system libraries (curl, ssl, ...) on this machine: name what is missing.
+  missing=$(ldd $BUILD/bin/lopa | grep "not found" || true)
+  [[ -z $missing ]] || { echo "device.sh: libraries missing on this machine:"; echo "$missing"; exit 1; }
+  echo "== bf16 train step, ~1.1B Llama, one GPU (PT, LoPA, LoRA)"
+  bash bench/gpu_train_bench.sh $BUILD /tmp/lopa-gpu-work | tee "$OUT/train_bench.jsonl"
+  exit 0
+fi
+
 BUILD=build-gpu
 cmake -S . -B $BUILD "${SHARED_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release -DLOPA_RUNTIME_ONLY=ON \
   -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr;$ML/cmake;$SYS/usr/share/cmake" \
