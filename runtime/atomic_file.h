@@ -37,13 +37,23 @@ inline void write_file_atomic(const std::string& path, std::string_view bytes, b
     if (w <= 0) {
       const int err = errno;
       ::close(fd);
+      ::unlink(tmp.c_str());  // a full disk must not also keep half a copy around
       fail(tmp, ": write failed: ", std::strerror(err));
     }
     off += static_cast<size_t>(w);
   }
   if (durable) ::fsync(fd);
-  LOPA_CHECK(::close(fd) == 0, tmp, ": close failed: ", std::strerror(errno));
-  replace_file(tmp, path);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(tmp, ": close failed: ", std::strerror(err));
+  }
+  try {
+    replace_file(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
 }
 
 }  // namespace lopa
