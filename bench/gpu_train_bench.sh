@@ -15,24 +15,15 @@ shared="${LOPA_SHARED_DIR:-$here/../shared}"
 [[ -d $shared/models/stories260K ]] || shared="$here/.gpu/shared"
 mkdir -p "$work"
 
+source "$here/bench/llama_configs.sh"
 if [[ $size == 1b ]]; then
-  dims='"vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
- "num_attention_heads": 32, "num_key_value_heads": 4'
+  make_llama llama-1b 32000 2048 5632 22 32 4 bfloat16 false
   batch=8 seq=512 steps=5
 else
-  dims='"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
- "num_attention_heads": 4, "num_key_value_heads": 2'
+  make_llama llama-tiny 512 64 128 2 4 2 bfloat16 false
   batch=2 seq=64 steps=2
 fi
 model="$work/llama-$size"
-if [[ ! -f $model/model.safetensors ]]; then
-  cat > "$work/llama-$size.json" <<JSON
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", $dims,
- "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
- "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
-JSON
-  "$lopa" init-model --config "$work/llama-$size.json" --out "$model" --tokenizer "$shared/models/stories260K" --seed 0 >&2
-fi
 for method in pt lopa lora; do
   "$lopa" bench train --model "$model" --method "$method" --dtype bfloat16 --device "$device" \
     --batch-size $batch --seq-len $seq --steps $steps --json

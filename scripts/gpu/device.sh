@@ -36,14 +36,19 @@ echo "nccl: $NCCL_LIB"
 # into .gpu/shared, which does.
 SHARED_ARGS=()
 [[ -d .gpu/shared ]] && SHARED_ARGS=(-DLOPA_SHARED_DIR="$PWD/.gpu/shared")
-if [[ $MODE == full ]]; then
-  BUILD=build-gpu-full
-  cmake -S . -B $BUILD "${SHARED_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release -DLOPA_BUILD_TESTS=OFF -DLOPA_BUILD_BENCH=OFF \
-    -DLOPA_USE_TCMALLOC=OFF -DLOPA_HDF5_PREFIX="$SYS/usr" \
+# Both modes: CUDA LibTorch from Python's torch, MPI from the sysroot, NCCL from its wheel.
+configure() {  # BUILD_DIR, then the mode's own -D options
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" "${SHARED_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release "$@" \
     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr;$ML/cmake;$SYS/usr/share/cmake" \
     -DMPI_C_COMPILER="$SYS/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$SYS/usr/bin/mpiexec.openmpi" \
     -DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB" \
     -DCUDA_RUNTIME_INCLUDE_DIR=/usr/local/cuda/include 2>&1 | tee "$OUT/configure.log" | grep -E "lopa:|Error|error" || true
+}
+if [[ $MODE == full ]]; then
+  BUILD=build-gpu-full
+  configure $BUILD -DLOPA_BUILD_TESTS=OFF -DLOPA_BUILD_BENCH=OFF -DLOPA_USE_TCMALLOC=OFF -DLOPA_HDF5_PREFIX="$SYS/usr"
   cmake --build $BUILD -j"$(nproc)" --target lopa 2>&1 | tee "$OUT/build.log" | grep -E "error|Error" | tail -40
   # HDF5 from the sysroot needs its system libraries (curl, ssl, ...) on this machine: name what is missing.
   missing=$(ldd $BUILD/bin/lopa | grep "not found" || true)
@@ -54,11 +59,7 @@ if [[ $MODE == full ]]; then
 fi
 
 BUILD=build-gpu
-cmake -S . -B $BUILD "${SHARED_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release -DLOPA_RUNTIME_ONLY=ON \
-  -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr;$ML/cmake;$SYS/usr/share/cmake" \
-  -DMPI_C_COMPILER="$SYS/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$SYS/usr/bin/mpiexec.openmpi" \
-  -DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB" \
-  -DCUDA_RUNTIME_INCLUDE_DIR=/usr/local/cuda/include 2>&1 | tee "$OUT/configure.log" | grep -E "lopa:|Error|error" || true
+configure $BUILD -DLOPA_RUNTIME_ONLY=ON
 cmake --build $BUILD -j"$(nproc)" 2>&1 | tee "$OUT/build.log" | grep -E "error|Error|Built target" | tail -40
 echo "== ctest (runtime-only build: communicators, tensor parallel, data parallel; NCCL on the GPU)"
 ctest --test-dir $BUILD --output-on-failure -j4 > "$OUT/ctest.log" 2>&1 && echo "ctest: all passed" ||
