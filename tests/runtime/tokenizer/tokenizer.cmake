@@ -1,0 +1,3 @@
+# Tokenizer (tokenizer.json semantics) against the fixtures' reference ids, and `lopa tokenize`.
+# Links the tokenizer library alone (no LibTorch): the suite builds in seconds and does not wait on runtime/model.
+lopa_add_test_suite(tokenizer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tokenizer.cpp LIBS lopa_tokenizer)
