@@ -7,9 +7,9 @@
 #include "apps/options.h"
 #include "experiments/generate_bench.h"
 #include "experiments/train_step_bench.h"
-#include "runtime/error.h"
-#include "runtime/mpi_runtime.h"
-#include "runtime/process_group.h"
+#include "runtime/base/error.h"
+#include "runtime/distributed/mpi_runtime.h"
+#include "runtime/distributed/process_group.h"
 
 namespace lopa::app {
 

@@ -21,8 +21,8 @@
 #include "experiments/synthetic_task.h"
 #include "results/plot.h"
 #include "results/report.h"
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
 
 namespace lopa::app {
 

@@ -3,8 +3,8 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "runtime/init_model.h"
-#include "runtime/model_config.h"
+#include "runtime/model/init_model.h"
+#include "runtime/model/architecture.h"
 
 namespace lopa::app {
 
@@ -24,8 +24,9 @@ int cmd_init_model(const Args& args) {
   const auto& vm = opts.vm;
   const auto cfg_path = vm["config"].as<std::string>(), out = vm["out"].as<std::string>();
   init_model(cfg_path, out, vm["tokenizer"].as<std::string>(), vm["seed"].as<uint64_t>());
-  const auto cfg = LlamaConfig::from_file(out + "/config.json");
-  std::cout << out << ": " << cfg.architecture << " with " << cfg.num_parameters() << " parameters" << std::endl;
+  const auto arch = load_architecture(out + "/config.json");
+  std::cout << out << ": " << arch->config().architecture << " with "
+            << num_parameters(tensor_table(arch->spec(), arch->config())) << " parameters" << std::endl;
   return 0;
 }
 

@@ -6,8 +6,8 @@
 #include "apps/options.h"
 #include "apps/pretrain_options.h"
 #include "experiments/pretrain.h"
-#include "runtime/failure.h"
-#include "runtime/mpi_runtime.h"
+#include "runtime/distributed/failure.h"
+#include "runtime/distributed/mpi_runtime.h"
 
 namespace lopa::app {
 

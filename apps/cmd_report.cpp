@@ -6,7 +6,7 @@
 #include "apps/options.h"
 #include "results/plot.h"
 #include "results/report.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::app {
 

@@ -10,7 +10,7 @@
 #include "cluster/slurm_submit.h"
 #include "cluster/sweep_plan.h"
 #include "cluster/sweep_status.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::app {
 

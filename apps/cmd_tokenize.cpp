@@ -7,8 +7,8 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "runtime/error.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/error.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa::app {
 

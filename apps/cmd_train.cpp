@@ -7,9 +7,9 @@
 #include "apps/options.h"
 #include "experiments/train_config.h"
 #include "experiments/trainer.h"
-#include "runtime/error.h"
-#include "runtime/failure.h"
-#include "runtime/mpi_runtime.h"
+#include "runtime/base/error.h"
+#include "runtime/distributed/failure.h"
+#include "runtime/distributed/mpi_runtime.h"
 
 namespace lopa::app {
 

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "apps/commands.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::app {
 
@@ -15,6 +15,7 @@ const std::vector<Command>& commands() {
       {"info", cmd_info, "describe a Hugging Face checkpoint: architecture, parameters, dtype, tokenizer, BLAS"},
       {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer.json (no special tokens)"},
       {"generate", cmd_generate, "generate text from a checkpoint (greedy or temperature/top-p sampling, KV cache)"},
+      {"logits", cmd_logits, "full-vocabulary logits at every position of JSON-line inputs (parity checks)"},
       {"init-model", cmd_init_model, "write a randomly initialised checkpoint of any supported architecture"},
       {"train", cmd_train, "train one cell (LoPA, PT, IDPG, LoRA, prefix, FFT); resumes from RUN_DIR/checkpoint"},
       {"eval", cmd_eval, "evaluate a trained run's adapter; write predictions.jsonl and metrics"},

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::app {
 
@@ -43,6 +43,29 @@ ParsedOptions parse_options(const std::string& command, const std::string& usage
     fail("lopa ", command, ": ", e.what(), " (see lopa ", command, " --help)");
   }
   return out;
+}
+
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& what, int64_t vocab_size) {
+  std::vector<int64_t> ids;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = std::min(text.find(',', pos), text.size());
+    std::string item = text.substr(pos, comma - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    size_t used = 0;
+    int64_t id = -1;
+    try {
+      id = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    LOPA_CHECK(!item.empty() && used == item.size(), what, ": '", item, "' is not a token id (expected e.g. 1,2,3)");
+    LOPA_CHECK(id >= 0 && id < vocab_size, what, ": token id ", id, " outside the vocabulary (", vocab_size, ")");
+    ids.push_back(id);
+    pos = comma + 1;
+  }
+  return ids;
 }
 
 }  // namespace lopa::app

@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,8 @@ struct ParsedOptions {
 ParsedOptions parse_options(const std::string& command, const std::string& usage,
                             const po::options_description& desc, const std::vector<std::string>& args,
                             bool allow_config = true);
+
+// "1,2,3" → token ids, each in [0, vocab_size); throws naming `what` for anything else.
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& what, int64_t vocab_size);
 
 }  // namespace lopa::app

@@ -1,27 +1,17 @@
 #include "baselines/lora.h"
 
+#include <algorithm>
 #include <cmath>
-#include <map>
 #include <sstream>
 
 #include "lopa/adapter_io.h"
-#include "runtime/error.h"
-#include "runtime/llama.h"
-#include "runtime/tensor_parallel.h"
+#include "runtime/base/error.h"
+#include "runtime/distributed/tensor_parallel.h"
+#include "runtime/model/causal_lm.h"
 
 namespace lopa {
 
-namespace {
-const std::vector<std::string> kAllLinear = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-
-std::string peft_module_path(int64_t layer, const std::string& proj) {
-  const bool attn = proj == "q_proj" || proj == "k_proj" || proj == "v_proj" || proj == "o_proj";
-  return str("base_model.model.model.layers.", layer, attn ? ".self_attn." : ".mlp.", proj);
-}
-}  // namespace
-
 std::vector<std::string> parse_lora_targets(const std::string& s) {
-  if (s == "all-linear" || s == "all") return kAllLinear;
   std::vector<std::string> out;
   std::stringstream ss(s);
   std::string item;
@@ -29,35 +19,69 @@ std::vector<std::string> parse_lora_targets(const std::string& s) {
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
-    if (item.size() <= 4 && item.find("_proj") == std::string::npos) item += "_proj";  // q → q_proj, gate → gate_proj
-    bool known = false;
-    for (const auto& k : kAllLinear) known |= (k == item);
-    LOPA_CHECK(known, "lora-targets: unknown projection '", item, "' (expected q,k,v,o,gate,up,down or all-linear)");
+    if (item == "all") item = "all-linear";
+    for (char ch : item)
+      LOPA_CHECK(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-', "lora-targets: '", item,
+                 "' is not a module or role name");
     out.push_back(item);
   }
   LOPA_CHECK(!out.empty(), "lora-targets: empty list");
   return out;
 }
 
-// One adapted projection: A (r × in_local) and B (out_local × r) for this rank.
-struct Lora::Module : LinearAdapter {
+std::vector<std::string> resolve_lora_modules(const std::vector<std::string>& targets, CausalLM& fm) {
+  const auto modules = fm.module_names();
+  std::vector<std::string> want;
+  for (const auto& t : targets) {
+    if (t == "all-linear") {
+      want.insert(want.end(), modules.begin(), modules.end());
+    } else if (t == "auto") {
+      for (const auto& m : fm.architecture().default_lora_modules()) want.push_back(m);
+    } else if (std::find(modules.begin(), modules.end(), t) != modules.end()) {
+      want.push_back(t);
+    } else if (auto role = parse_role(t)) {
+      const auto& module = fm.projection(0, *role).module;  // throws naming the roles it has
+      want.push_back(module.substr(module.rfind('.') + 1));
+    } else {
+      std::string have;
+      for (const auto& m : modules) have += " " + m;
+      fail("lora-targets: '", t, "' is neither a module of ", fm.config().architecture, " (", have.substr(1),
+           ") nor a role (q k v o gate up down fc_in fc_out), all-linear or auto");
+    }
+  }
+  std::vector<std::string> out;  // each once, in block order
+  for (const auto& m : modules)
+    if (std::find(want.begin(), want.end(), m) != want.end()) out.push_back(m);
+  return out;
+}
+
+// One adapted HF module on this rank: A (r × in, or r × in_local for a row-parallel module) and B
+// (this rank's rows of the module's output × r, in the order of its parts).
+struct Lora::Module {
   std::string path;  // PEFT module path
   int64_t layer = 0;
-  std::string proj;
-  bool row_parallel = false;  // Cols split: A holds this rank's input columns
-  int64_t in = 0, out = 0, in_local = 0, out_local = 0, shard_begin = 0;
+  std::string name;  // module name, e.g. "c_attn"
+  bool row_parallel = false;
+  int64_t in = 0, out = 0, in_local = 0, shard_begin = 0;  // out: the module's rows (all its parts)
   at::Tensor A, B;
   double scaling = 1, dropout = 0;
   bool training = true;
   Communicator* tp = nullptr;
+  struct Part : LinearAdapter {
+    Module* m = nullptr;
+    Projection* proj = nullptr;
+    int64_t offset = 0, rows = 0;  // its rows in B
+    at::Tensor delta(const at::Tensor& x) override { return m->delta(x, offset, rows); }
+  };
+  std::vector<std::shared_ptr<Part>> parts;
 
-  at::Tensor delta(const at::Tensor& x) override {
+  at::Tensor delta(const at::Tensor& x, int64_t offset, int64_t rows) {
     auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
     at::Tensor y;
     if (!row_parallel) {
       // x replicated: h = A x is whole on every rank; its gradient gathers every rank's B-slice share.
       auto h = tp::copy_to_region(at::linear(xd, A), *tp);
-      y = at::linear(h, B);
+      y = at::linear(h, parts.size() == 1 ? B : B.narrow(0, offset, rows));
     } else {
       // x is this rank's slice: the projection's reduction sums A_local x_local over ranks; B is
       // replicated and used on a partial sum, so its gradient is all-reduced.
@@ -65,39 +89,74 @@ struct Lora::Module : LinearAdapter {
     }
     return (y * scaling).to(x.scalar_type());
   }
+  // Global module rows of this rank's B rows, in B's order.
+  std::vector<int64_t> local_rows() const {
+    std::vector<int64_t> r;
+    for (const auto& p : parts)
+      for (int64_t i = 0; i < p->proj->out_local; ++i) r.push_back(p->proj->module_rows[p->proj->shard_begin + i]);
+    return r;
+  }
 };
 
 Lora::Lora(LoraOptions opt, CausalLM& fm) : opt_(std::move(opt)), fm_(&fm) {
   LOPA_CHECK(opt_.rank > 0, "lora: rank must be positive");
   auto& tpc = *fm.process_group().tp;
   const double scaling = opt_.alpha / static_cast<double>(opt_.rank);
+  modules_names_ = resolve_lora_modules(opt_.targets, fm);
   for (int64_t l = 0; l < fm.num_layers(); ++l) {
-    for (const auto& name : opt_.targets) {
-      const auto& p = fm.projection(l, name);
-      auto m = std::make_shared<Module>();
-      m->path = peft_module_path(l, name);
-      m->layer = l;
-      m->proj = name;
-      m->row_parallel = p.split == Split::Cols;
-      m->in = p.in_features;
-      m->out = p.out_features;
-      m->in_local = p.in_local;
-      m->out_local = p.out_local;
-      m->shard_begin = p.shard_begin;
-      m->scaling = scaling;
-      m->dropout = opt_.dropout;
-      m->tp = &tpc;
-      // Full-size A drawn identically on every rank (same seed), then sliced: tp = 1 and tp = n agree.
-      const double bound = 1.0 / std::sqrt(static_cast<double>(m->in));
-      auto A_full = at::empty({opt_.rank, m->in}, at::kFloat).uniform_(-bound, bound);
-      auto A = m->row_parallel ? A_full.narrow(1, m->shard_begin, m->in_local).clone() : A_full;
-      auto B = at::zeros({m->row_parallel ? m->out : m->out_local, opt_.rank}, at::kFloat);
-      m->A = A.to(fm.device()).set_requires_grad(true);
-      m->B = B.to(fm.device()).set_requires_grad(true);
-      total_params_ += opt_.rank * (m->in + m->out);
-      modules_.push_back(m);
+    for (const auto& name : modules_names_) {
+      auto projections = fm.module_projections(l, name);
+      // Suffix matching as PEFT: "c_proj" names GPT-2's attn.c_proj and mlp.c_proj, two modules.
+      std::vector<std::vector<Projection*>> groups;
+      for (auto* p : projections) {
+        auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& v) { return v[0]->module == p->module; });
+        if (g == groups.end()) groups.push_back({p});
+        else g->push_back(p);
+      }
+      for (auto& parts : groups) {
+        std::sort(parts.begin(), parts.end(), [](auto* a, auto* b) { return a->module_rows[0] < b->module_rows[0]; });
+        const Projection& p0 = *parts[0];
+        auto m = std::make_shared<Module>();
+        m->path = "base_model.model." + p0.module;
+        m->layer = l;
+        m->name = name;
+        m->row_parallel = p0.row_parallel;
+        LOPA_CHECK(!m->row_parallel || parts.size() == 1, "lora: ", p0.module, " is row-parallel and fused");
+        m->in = p0.in_features;
+        m->in_local = p0.in_local;
+        m->shard_begin = p0.shard_begin;
+        m->scaling = scaling;
+        m->dropout = opt_.dropout;
+        m->tp = &tpc;
+        int64_t local_rows = 0;
+        for (auto* p : parts) {
+          m->out += p->out_features;
+          auto part = std::make_shared<Module::Part>();
+          part->m = m.get();
+          part->proj = p;
+          part->offset = local_rows;
+          part->rows = p->out_local;
+          local_rows += p->out_local;
+          m->parts.push_back(part);
+        }
+        // Full-size A drawn identically on every rank (same seed), then sliced: tp = 1 and tp = n agree.
+        const double bound = 1.0 / std::sqrt(static_cast<double>(m->in));
+        auto A_full = at::empty({opt_.rank, m->in}, at::kFloat).uniform_(-bound, bound);
+        auto A = m->row_parallel ? A_full.narrow(1, m->shard_begin, m->in_local).clone() : A_full;
+        auto B = at::zeros({m->row_parallel ? m->out : local_rows, opt_.rank}, at::kFloat);
+        m->A = A.to(fm.device()).set_requires_grad(true);
+        m->B = B.to(fm.device()).set_requires_grad(true);
+        total_params_ += opt_.rank * (m->in + m->out);
+        modules_.push_back(m);
+      }
     }
   }
+  // PEFT writes fan_in_fan_out for modules stored [in, out] (GPT-2's Conv1D).
+  for (const auto& L : fm.architecture().spec().layers)
+    for (const auto& p : L.projections)
+      for (const auto& n : modules_names_)
+        if (p.transposed && p.module.size() > n.size() && p.module.compare(p.module.size() - n.size(), n.size(), n) == 0)
+          fan_in_fan_out_ = true;
 }
 
 Lora::~Lora() = default;
@@ -118,18 +177,17 @@ NamedTensors Lora::parameters() {
 }
 
 void Lora::attach(CausalLM& fm) {
-  for (auto& m : modules_) {
-    auto& p = fm.projection(m->layer, m->proj);
-    LOPA_CHECK(!p.adapter, "lora: ", p.name, " already has an adapter");
-    p.adapter = m;
-  }
+  for (auto& m : modules_)
+    for (auto& part : m->parts) {
+      LOPA_CHECK(!part->proj->adapter, "lora: ", part->proj->module, " already has an adapter");
+      part->proj->adapter = part;
+    }
 }
 
 void Lora::detach(CausalLM& fm) {
-  for (auto& m : modules_) {
-    auto& p = fm.projection(m->layer, m->proj);
-    if (p.adapter.get() == m.get()) p.adapter.reset();
-  }
+  for (auto& m : modules_)
+    for (auto& part : m->parts)
+      if (part->proj->adapter.get() == part.get()) part->proj->adapter.reset();
 }
 
 bool Lora::is_tp_sharded(const std::string& name) const {
@@ -152,8 +210,21 @@ void Lora::save(const std::string& dir) const {
   for (const auto& m : modules_) {
     auto A = m->A.detach(), B = m->B.detach();
     if (pg.tp_size > 1) {
-      if (m->row_parallel) A = pg.tp->all_gather(A.contiguous(), 1);
-      else B = pg.tp->all_gather(B.contiguous(), 0);
+      if (m->row_parallel) {
+        A = pg.tp->all_gather(A.contiguous(), 1);
+      } else {
+        // Every rank scatters its rows into the module's rows; replicated KV heads are held by several
+        // ranks, so the sum is divided by how many ranks hold each row.
+        auto idx = at::tensor(m->local_rows(), at::TensorOptions().dtype(at::kLong)).to(B.device());
+        auto sum = at::zeros({m->out, opt_.rank}, B.options()).index_copy_(0, idx, B);
+        auto count = at::zeros({m->out, 1}, B.options()).index_fill_(0, idx, 1.0);
+        pg.tp->all_reduce(sum, ReduceOp::Sum);
+        pg.tp->all_reduce(count, ReduceOp::Sum);
+        B = sum / count;
+      }
+    } else if (m->parts.size() > 1) {
+      auto idx = at::tensor(m->local_rows(), at::TensorOptions().dtype(at::kLong)).to(B.device());
+      B = at::zeros({m->out, opt_.rank}, B.options()).index_copy_(0, idx, B);
     }
     full.emplace_back(m->path + ".lora_A.weight", A);
     full.emplace_back(m->path + ".lora_B.weight", B);
@@ -164,9 +235,9 @@ void Lora::save(const std::string& dir) const {
                         {"r", opt_.rank},
                         {"lora_alpha", opt_.alpha},
                         {"lora_dropout", opt_.dropout},
-                        {"target_modules", opt_.targets},
+                        {"target_modules", modules_names_},
                         {"bias", "none"},
-                        {"fan_in_fan_out", false},
+                        {"fan_in_fan_out", fan_in_fan_out_},
                         {"init_lora_weights", true},
                         {"modules_to_save", nullptr},
                         {"base_model_name_or_path", opt_.base_model},
@@ -189,10 +260,10 @@ void Lora::load(const std::string& dir) {
     auto A = file.tensor(a_name, at::kFloat), B = file.tensor(b_name, at::kFloat);
     LOPA_CHECK(A.dim() == 2 && A.size(0) == opt_.rank && A.size(1) == m->in && B.dim() == 2 && B.size(0) == m->out &&
                    B.size(1) == opt_.rank,
-               path, ": ", m->path, " has shapes ", shape_str(A.sizes()), "/", shape_str(B.sizes()), ", expected [", opt_.rank, ", ", m->in,
-               "]/[", m->out, ", ", opt_.rank, "]");
+               path, ": ", m->path, " has shapes ", shape_str(A.sizes()), "/", shape_str(B.sizes()), ", expected [",
+               opt_.rank, ", ", m->in, "]/[", m->out, ", ", opt_.rank, "]");
     if (m->row_parallel) A = A.narrow(1, m->shard_begin, m->in_local);
-    else B = B.narrow(0, m->shard_begin, m->out_local);
+    else B = B.index_select(0, at::tensor(m->local_rows(), at::TensorOptions().dtype(at::kLong)));
     m->A.copy_(A);
     m->B.copy_(B);
   }

@@ -3,8 +3,10 @@
 // tensor-parallel shards: for a column-parallel projection each rank holds the rows of B for its output
 // slice (A whole), for a row-parallel one the columns of A for its input slice (B whole); autograd
 // regions make every replicated factor's gradient the full one on every rank.
+// LoRA adapts HF modules as PEFT does: a fused module (GPT-2's c_attn, CodeGen's qkv_proj, Phi-3's
+// qkv_proj) gets one A and one B over its whole output, each of its projections using its rows of B.
 // Saved in Hugging Face PEFT's layout: adapter_config.json + adapter_model.safetensors with names
-// base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight (r×in) and ….lora_B.weight (out×r).
+// base_model.model.<module path>.lora_A.weight (r×in) and ….lora_B.weight (module out×r).
 #pragma once
 
 #include <memory>
@@ -12,7 +14,7 @@
 #include <vector>
 
 #include "lopa/method.h"
-#include "runtime/linear_adapter.h"
+#include "runtime/model/linear_adapter.h"
 
 namespace lopa {
 
@@ -20,12 +22,17 @@ struct LoraOptions {
   int64_t rank = 8;                   // r
   double alpha = 16;                  // scaling α/r
   double dropout = 0.05;
-  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj"};  // or every projection ("all-linear")
+  // Modules by PEFT name ("q_proj", "c_attn", "dense", …) or by role (q, k, v, o, gate, up, down, fc_in,
+  // fc_out: the module holding it), "all-linear" (every module), or "auto" (the family's PEFT default).
+  std::vector<std::string> targets = {"q", "k", "v"};
   std::string base_model;             // recorded in adapter_config.json
 };
 
-// Parses "q,k,v" / "q_proj,v_proj" / "all-linear" into projection names.
+// Splits "q,k,v" / "q_proj,v_proj" / "c_attn" / "all-linear" / "auto" into items (syntax only).
 std::vector<std::string> parse_lora_targets(const std::string& s);
+// The items resolved against a model: its module names (last path components), each once, in block
+// order. Throws naming the model's modules and roles for an item that matches none.
+std::vector<std::string> resolve_lora_modules(const std::vector<std::string>& targets, CausalLM& fm);
 
 class Lora : public Method {
  public:
@@ -45,7 +52,7 @@ class Lora : public Method {
   void load(const std::string& dir) override;        // reads and keeps this rank's slice
   bool collective_save() const override { return true; }
 
-  // Σ over targets of r·(in + out): the count for one layer set, for tests.
+  // Σ over target modules of r·(in + out): the count for one layer set, for tests.
   static int64_t formula(int64_t r, const std::vector<std::pair<int64_t, int64_t>>& in_out_per_projection);
 
   struct Module;
@@ -53,6 +60,8 @@ class Lora : public Method {
  private:
   LoraOptions opt_;
   CausalLM* fm_ = nullptr;
+  std::vector<std::string> modules_names_;  // the resolved target modules (PEFT target_modules)
+  bool fan_in_fan_out_ = false;
   std::vector<std::shared_ptr<Module>> modules_;
   int64_t total_params_ = 0;
 };

@@ -1,24 +1,21 @@
 #include "baselines/prefix_tuning.h"
 
 #include "lopa/adapter_io.h"
-#include "runtime/error.h"
-#include "runtime/kv_cache.h"
-#include "runtime/llama.h"
-#include "runtime/tensor_parallel.h"
+#include "runtime/base/error.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/tensor_parallel.h"
 
 namespace lopa {
 
 PrefixTuning::PrefixTuning(PrefixTuningOptions opt, const CausalLM& fm) : opt_(std::move(opt)) {
   LOPA_CHECK(opt_.num_tokens > 0, "prefix: num-virtual-tokens must be positive");
-  const auto& cfg = fm.config();
-  layers_ = cfg.num_hidden_layers;
-  kv_heads_ = cfg.num_key_value_heads;
-  head_dim_ = cfg.head_dim;
-  d_ = cfg.hidden_size;
+  layers_ = fm.num_layers();
+  kv_heads_ = fm.num_kv_heads();
+  head_dim_ = fm.head_dim();
+  d_ = fm.hidden_size();
   kv_local_ = fm.num_kv_heads_local();
-  // The KV head of this rank's first query head (KV heads are replicated when fewer than tp ranks).
-  const int64_t group = cfg.num_attention_heads / cfg.num_key_value_heads;
-  kv_begin_ = fm.process_group().tp_rank * fm.num_heads_local() / group;
+  kv_begin_ = fm.kv_head_begin();  // KV heads are replicated when fewer than tp ranks
   tp_ = fm.process_group().tp.get();
   if (opt_.projection_dim <= 0) opt_.projection_dim = d_;
   const int64_t width = layers_ * 2 * kv_heads_ * head_dim_;

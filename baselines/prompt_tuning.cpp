@@ -1,7 +1,7 @@
 #include "baselines/prompt_tuning.h"
 
 #include "lopa/adapter_io.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

@@ -17,10 +17,10 @@
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 
-#include "runtime/error.h"
-#include "runtime/failure.h"
-#include "runtime/mpi_runtime.h"
-#include "runtime/process_group.h"
+#include "runtime/base/error.h"
+#include "runtime/distributed/failure.h"
+#include "runtime/distributed/mpi_runtime.h"
+#include "runtime/distributed/process_group.h"
 
 namespace {
 

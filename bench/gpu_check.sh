@@ -20,7 +20,7 @@ MPIRUN=(mpirun --oversubscribe)
 [[ $(id -u) == 0 ]] && MPIRUN+=(--allow-run-as-root)
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PREFIX" | grep -E "lopa:|Error" || true
-grep -q "LOPA_WITH_NCCL" "$BUILD/runtime/CMakeFiles/lopa_runtime.dir/flags.make" ||
+grep -q "LOPA_WITH_NCCL" "$BUILD/runtime/CMakeFiles/lopa_distributed.dir/flags.make" ||
   { echo "gpu_check: CMake did not enable NCCL (see the 'lopa:' line above)" >&2; exit 1; }
 cmake --build "$BUILD" -j"$(nproc)" --target tests_comm_nccl tests_comm tests_tp tests_dp bench_allreduce
 

@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "cluster/train_keys.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::cluster {
 

@@ -10,8 +10,8 @@
 #include "cluster/cell_command.h"
 #include "cluster/cell_state.h"
 #include "cluster/train_keys.h"
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
 
 namespace lopa::cluster {
 

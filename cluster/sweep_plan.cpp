@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "cluster/train_keys.h"
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
 
 namespace lopa::cluster {
 

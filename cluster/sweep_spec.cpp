@@ -12,7 +12,7 @@
 
 #include "cluster/cell_command.h"
 #include "cluster/train_keys.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::cluster {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::cluster {
 

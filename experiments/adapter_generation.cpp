@@ -5,10 +5,10 @@
 #include "experiments/batching.h"
 #include "experiments/method_factory.h"
 #include "experiments/prompt_method.h"
-#include "runtime/error.h"
-#include "runtime/kv_cache.h"
-#include "runtime/llama.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/error.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
 

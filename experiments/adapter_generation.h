@@ -10,7 +10,7 @@
 
 #include "experiments/train_config.h"
 #include "lopa/method.h"
-#include "runtime/generation.h"
+#include "runtime/model/generation.h"
 
 namespace lopa {
 

@@ -4,8 +4,8 @@
 #include <random>
 
 #include "experiments/in_domain_task.h"
-#include "runtime/error.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/error.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
 

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <mutex>
 
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
-#include "runtime/process_group.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
+#include "runtime/distributed/process_group.h"
 
 namespace lopa {
 

@@ -8,7 +8,7 @@
 
 #include "experiments/dataset_io.h"
 #include "experiments/templates.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

@@ -9,9 +9,9 @@
 #include "experiments/prompt_method.h"
 #include "experiments/scorer.h"
 #include "lopa/method.h"
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
-#include "runtime/llama.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
+#include "runtime/model/causal_lm.h"
 
 namespace lopa {
 

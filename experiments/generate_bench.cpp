@@ -6,13 +6,13 @@
 
 #include "experiments/bench_probe.h"
 #include "experiments/model_costs.h"
-#include "runtime/blas_info.h"
-#include "runtime/host_allocator.h"
-#include "runtime/dtype.h"
-#include "runtime/error.h"
-#include "runtime/kv_cache.h"
-#include "runtime/llama.h"
-#include "runtime/process_group.h"
+#include "runtime/base/blas_info.h"
+#include "runtime/base/host_allocator.h"
+#include "runtime/io/dtype.h"
+#include "runtime/base/error.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/process_group.h"
 
 namespace lopa {
 
@@ -63,9 +63,9 @@ nlohmann::ordered_json run_generate_bench(const GenerateBenchOptions& o, const P
 
   // Prefill: the LM head runs at one position only; decode: at every generated position.
   const double pre_tps = B * P / pre, dec_tps = B * N / dec;
-  const double pre_fpt = forward_flops_per_token(c, P) -
+  const double pre_fpt = forward_flops_per_token(m.architecture(), P) -
                          2.0 * static_cast<double>(c.vocab_size) * c.hidden_size * (P - 1) / P;
-  const double dec_fpt = forward_flops_per_token(c, P + N / 2.0);
+  const double dec_fpt = forward_flops_per_token(m.architecture(), P + N / 2.0);
   nlohmann::ordered_json j;
   j["prefill_tokens_per_s"] = pre_tps;
   j["decode_tokens_per_s"] = dec_tps;

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "experiments/dataset_io.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

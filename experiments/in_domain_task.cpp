@@ -3,7 +3,7 @@
 #include <random>
 
 #include "experiments/synthetic_task.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

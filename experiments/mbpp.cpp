@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/dataset_io.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

@@ -6,9 +6,9 @@
 #include "baselines/prefix_tuning.h"
 #include "baselines/prompt_tuning.h"
 #include "lopa/lopa_prompt.h"
-#include "runtime/error.h"
-#include "runtime/llama.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/error.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
 

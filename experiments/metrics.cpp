@@ -1,6 +1,6 @@
 #include "experiments/metrics.h"
 
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

@@ -15,13 +15,13 @@
 #include "experiments/schedule.h"
 #include "experiments/synthetic_task.h"
 #include "experiments/word_tokenizer.h"
-#include "runtime/data_parallel.h"
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
-#include "runtime/init_model.h"
-#include "runtime/llama.h"
-#include "runtime/process_group.h"
-#include "runtime/tokenizer.h"
+#include "runtime/distributed/data_parallel.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
+#include "runtime/model/init_model.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/process_group.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
 

@@ -1,9 +1,9 @@
 #include "experiments/prompt_method.h"
 
 #include "lopa/method.h"
-#include "runtime/error.h"
-#include "runtime/kv_cache.h"
-#include "runtime/llama.h"
+#include "runtime/base/error.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/causal_lm.h"
 
 namespace lopa {
 

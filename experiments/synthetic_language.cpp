@@ -4,7 +4,7 @@
 #include <set>
 #include <sstream>
 
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::synth {
 

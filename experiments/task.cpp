@@ -6,7 +6,7 @@
 #include "experiments/dataset_io.h"
 #include "experiments/glue.h"
 #include "experiments/mbpp.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "experiments/mbpp.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

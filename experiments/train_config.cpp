@@ -3,7 +3,7 @@
 #include <fstream>
 #include <set>
 
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 
@@ -46,7 +46,7 @@ const std::vector<ConfigKey>& train_config_keys() {
       {"prompt-init-text", "", "text whose token embeddings initialise Z_S (prompt-init = text)"},
       {"lora-alpha", "16", "LoRA alpha (scaling alpha/r)"},
       {"lora-dropout", "0.05", "LoRA dropout"},
-      {"lora-targets", "q,k,v", "LoRA projections: comma list of q,k,v,o,gate,up,down, or all-linear"},
+      {"lora-targets", "q,k,v", "LoRA modules: comma list of module names (q_proj, c_attn, qkv_proj, dense, ...) or roles (q,k,v,o,gate,up,down,fc_in,fc_out), all-linear, or auto (the family's usual set)"},
       {"prefix-projection", "false", "prefix tuning: reparameterise through an MLP (PEFT prefix_projection)"},
       {"prefix-hidden", "0", "prefix tuning MLP width (0: d)"},
       {"prompt-template", "", "override the task's prompt template ({field} placeholders; \\n escapes)"},

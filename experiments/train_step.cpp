@@ -4,9 +4,9 @@
 
 #include "experiments/prompt_method.h"
 #include "lopa/method.h"
-#include "runtime/autocast.h"
-#include "runtime/llama.h"
-#include "runtime/process_group.h"
+#include "runtime/model/autocast.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/process_group.h"
 
 namespace lopa {
 

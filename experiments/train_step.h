@@ -6,7 +6,7 @@
 #include <ATen/ATen.h>
 
 #include "experiments/batching.h"
-#include "runtime/safetensors.h"  // NamedTensors
+#include "runtime/io/safetensors.h"  // NamedTensors
 
 namespace lopa {
 

@@ -19,14 +19,14 @@
 #include "experiments/train_config.h"
 #include "experiments/train_step.h"
 #include "lopa/method.h"
-#include "runtime/blas_info.h"
-#include "runtime/host_allocator.h"
-#include "runtime/checkpoint.h"
-#include "runtime/dtype.h"
-#include "runtime/error.h"
-#include "runtime/llama.h"
-#include "runtime/process_group.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/blas_info.h"
+#include "runtime/base/host_allocator.h"
+#include "runtime/io/checkpoint.h"
+#include "runtime/io/dtype.h"
+#include "runtime/base/error.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/process_group.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
 
@@ -165,14 +165,14 @@ nlohmann::ordered_json run_train_bench(const TrainBenchOptions& o, const Process
   const double median = sorted[sorted.size() / 2], best = sorted.front();
   const double tokens = static_cast<double>(o.batch_size * o.seq_len);
   const bool fft = o.method == "fft";
-  const double fpt = train_flops_per_token(c, o.seq_len, o.target_tokens, fft);
+  const double fpt = train_flops_per_token(fm.architecture(), o.seq_len, o.target_tokens, fft);
   const double tps = tokens / median, achieved = fpt * tps / 1e9;
 
   // RSS budget on this rank: weights + activations + trainable state (param, grad, 2 Adam moments).
   int64_t weight_bytes = 0;
   for (const auto& p : fm.named_parameters()) weight_bytes += p.tensor.numel() * p.tensor.element_size();
   const int64_t elem = c10::elementSize(dtype);
-  const int64_t act_bytes = train_activation_bytes(c, o.batch_size, o.seq_len, pg.tp_size, elem);
+  const int64_t act_bytes = train_activation_bytes(fm.architecture(), o.batch_size, o.seq_len, pg.tp_size, elem);
   const int64_t opt_bytes = fft ? 3 * weight_bytes : 16 * trainable_local;
   const int64_t budget = weight_bytes + act_bytes + opt_bytes;
 

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "runtime/error.h"
-#include "runtime/pretokenize.h"
+#include "runtime/base/error.h"
+#include "runtime/tokenizer/pretokenize.h"
 
 namespace lopa {
 

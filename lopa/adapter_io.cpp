@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
 
 namespace lopa {
 

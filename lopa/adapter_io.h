@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "runtime/safetensors.h"
+#include "runtime/io/safetensors.h"
 
 namespace lopa {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/linear.h"       // lopa::linear, used by every method
-#include "runtime/safetensors.h"  // NamedTensors
+#include "runtime/base/linear.h"       // lopa::linear, used by every method
+#include "runtime/io/safetensors.h"  // NamedTensors
 
 namespace lopa {
 

@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "results/report.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::results {
 

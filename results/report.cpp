@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "results/run_log_reader.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::results {
 

@@ -15,8 +15,8 @@
 #include <iostream>
 #include <limits>
 
-#include "runtime/atomic_file.h"
-#include "runtime/error.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
 
 namespace lopa::results {
 

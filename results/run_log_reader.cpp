@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::results {
 

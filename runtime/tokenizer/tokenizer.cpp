@@ -467,6 +467,8 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
   return from_files(tj, file_exists(cj) ? cj : "");
 }
 
+bool Tokenizer::available(const std::string& dir) { return file_exists(dir + "/tokenizer.json"); }
+
 Tokenizer Tokenizer::from_files(const std::string& path, const std::string& config_path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;

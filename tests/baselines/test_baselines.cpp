@@ -19,8 +19,9 @@
 #include "experiments/batching.h"
 #include "experiments/prompt_method.h"
 #include "lopa/lopa_prompt.h"
-#include "runtime/llama.h"
-#include "runtime/safetensors.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/base/error.h"
+#include "runtime/io/safetensors.h"
 
 using namespace lopa;
 
@@ -153,7 +154,12 @@ TEST(Baselines, LoraSavesPeftLayoutAndLoads) {
   LoraOptions o;
   o.rank = 2;
   o.targets = parse_lora_targets("all-linear");
-  EXPECT_EQ(o.targets.size(), 7u);
+  EXPECT_EQ(resolve_lora_modules(o.targets, fm),
+            (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
+  // Roles and module names resolve to the same modules; "auto" is PEFT's default for Llama.
+  EXPECT_EQ(resolve_lora_modules(parse_lora_targets("v,q_proj"), fm), (std::vector<std::string>{"q_proj", "v_proj"}));
+  EXPECT_EQ(resolve_lora_modules(parse_lora_targets("auto"), fm), (std::vector<std::string>{"q_proj", "v_proj"}));
+  EXPECT_THROW(resolve_lora_modules(parse_lora_targets("c_attn"), fm), lopa::Error);
   Lora a(o, fm);
   for (auto& [n, t] : a.parameters()) {
     torch::NoGradGuard g;

@@ -11,7 +11,7 @@
 #include "cluster/sweep_plan.h"
 #include "cluster/sweep_spec.h"
 #include "cluster/train_keys.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 #include "tests/cluster/test_util.h"
 
 namespace lopa::cluster {

@@ -11,7 +11,7 @@
 #include "experiments/cruxeval.h"
 #include "experiments/task.h"
 #include "experiments/templates.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 using namespace lopa;
 

@@ -1,11 +1,13 @@
-// `lopa generate --adapter RUN_DIR`: for every method, a briefly trained run's adapter is applied
-// during KV-cached generation. Checked against a second code path: the training forward (no KV
+// `lopa generate --adapter RUN_DIR`: for every method and decoder family (stories260K's Llama, and
+// random-init GPT-2, CodeGen and Phi), a briefly trained run's adapter is applied during KV-cached
+// generation. Checked against a second code path: the training forward (no KV
 // cache, soft prompt / prefix / LoRA applied by method_forward) must pick every generated token, and
 // the adapter must change the FM's logits.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/family_models.h"
 #include "tests/support/process.h"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,25 +18,28 @@
 #include "experiments/adapter_generation.h"
 #include "experiments/batching.h"
 #include "experiments/prompt_method.h"
-#include "runtime/llama.h"
-#include "runtime/process_group.h"
-#include "runtime/tokenizer.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/process_group.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
 using namespace lopa;
 
 namespace {
-const std::string kModel = std::string(LOPA_SHARED_DIR) + "/models/stories260K";
+const std::string kStories = std::string(LOPA_SHARED_DIR) + "/models/stories260K";
+std::string model_of(const std::string& family) { return family == "llama" ? kStories : lopa::test::family_model(family); }
 const std::string kPrompt = "Lily saw a big red dog in the garden.\nWho is in the story, Tom or Lily? Answer:";
 
 using lopa::test::capture;
 }  // namespace
 
-class GenerateWithAdapter : public ::testing::TestWithParam<std::string> {};
+class GenerateWithAdapter : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(GenerateWithAdapter, KvCachedDecodingAppliesTheTrainedMethod) {
-  const auto method = GetParam();
-  const auto run_dir = (fs::temp_directory_path() / ("lopa_gen_adapter_" + method + "_" + std::to_string(getpid()))).string();
+  const auto [family, method] = GetParam();
+  const auto kModel = model_of(family);
+  const auto run_dir =
+      (fs::temp_directory_path() / ("lopa_gen_adapter_" + family + "_" + method + "_" + std::to_string(getpid()))).string();
   fs::remove_all(run_dir);
   int rc = 0;
   const std::string lr = method == "fft" ? "0.003" : "0.03";
@@ -87,7 +92,10 @@ TEST_P(GenerateWithAdapter, KvCachedDecodingAppliesTheTrainedMethod) {
   fs::remove_all(run_dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, GenerateWithAdapter, ::testing::Values("lopa", "pt", "idpg", "lora", "prefix", "fft"));
+INSTANTIATE_TEST_SUITE_P(Methods, GenerateWithAdapter,
+                         ::testing::Combine(::testing::Values("llama", "gpt2", "codegen", "phi"),
+                                            ::testing::Values("lopa", "pt", "idpg", "lora", "prefix", "fft")),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 TEST(GenerateWithAdapterErrors, NotARunDirectory) {
   int rc = 0;

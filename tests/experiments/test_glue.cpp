@@ -10,7 +10,7 @@
 
 #include "experiments/task.h"
 #include "experiments/templates.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 using namespace lopa;
 namespace fs = std::filesystem;

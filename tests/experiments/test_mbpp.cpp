@@ -3,7 +3,7 @@
 
 #include "experiments/mbpp.h"
 #include "experiments/task.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 using namespace lopa;
 

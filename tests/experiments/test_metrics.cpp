@@ -5,7 +5,7 @@
 #include "experiments/metrics.h"
 #include "experiments/scorer.h"
 #include "experiments/templates.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 using namespace lopa;
 

@@ -14,7 +14,7 @@
 #include "experiments/synthetic_language.h"
 #include "experiments/synthetic_task.h"
 #include "experiments/word_tokenizer.h"
-#include "runtime/tokenizer.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
 using namespace lopa;

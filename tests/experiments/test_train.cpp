@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/safetensors.h"
+#include "runtime/io/safetensors.h"
 
 namespace fs = std::filesystem;
 

@@ -8,3 +8,6 @@ lopa_add_test_suite(train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train.cpp ${CMA
 # sandboxed pass@1 (holds the sandbox lock: the sandbox suites count the sandbox uids' processes).
 lopa_add_test_suite(train_code SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_code_tasks.cpp
   LIBS lopa_experiments TIMEOUT 600 RESOURCE_LOCK sandbox)
+# Every method on random-init GPT-2, CodeGen and Phi (tests/support/family_models.h); tp = 2 = tp = 1.
+lopa_add_test_suite(train_arch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_architectures.cpp
+  LIBS lopa_runtime TIMEOUT 900)

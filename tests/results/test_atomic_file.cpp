@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "runtime/atomic_file.h"
+#include "runtime/io/atomic_file.h"
 
 namespace fs = std::filesystem;
 

@@ -13,7 +13,7 @@
 #include "results/plot.h"
 #include "results/report.h"
 #include "results/run_log.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace fs = std::filesystem;
 using namespace lopa::results;

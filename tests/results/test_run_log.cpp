@@ -15,7 +15,7 @@
 
 #include "results/run_log.h"
 #include "results/run_log_reader.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace fs = std::filesystem;
 using namespace lopa::results;

@@ -1,0 +1,84 @@
+// The tensor table derived from an architecture's spec, shared by loading, init-model and info.
+#include "runtime/model/architecture.h"
+
+#include <algorithm>
+#include <map>
+
+namespace lopa {
+
+std::vector<std::string> Architecture::lora_modules() const {
+  std::vector<std::string> out;
+  const auto s = spec();
+  if (s.layers.empty()) return out;
+  for (const auto& p : s.layers[0].projections) {
+    const auto dot = p.module.rfind('.');
+    auto n = p.module.substr(dot == std::string::npos ? 0 : dot + 1);
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  return out;
+}
+
+ProjectionSpec column_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias,
+                               int64_t row_offset) {
+  ProjectionSpec p;
+  p.role = role;
+  p.shard = shard;
+  p.in = in;
+  p.out = out;
+  p.module = std::move(module);
+  p.has_bias = bias;
+  p.row_offset = row_offset;
+  return p;
+}
+
+ProjectionSpec row_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias) {
+  ProjectionSpec p = column_parallel(role, shard, in, out, std::move(module), bias);
+  p.row_parallel = true;
+  return p;
+}
+
+std::vector<TensorSpec> tensor_table(const ModelSpec& s, const ModelConfig& c) {
+  std::vector<TensorSpec> out;
+  const int64_t d = c.hidden_size, V = c.vocab_size;
+  auto norm = [&](const std::string& m) {
+    out.push_back({m + ".weight", {d}, TensorSpec::NormWeight});
+    if (s.norm == NormKind::Layer) out.push_back({m + ".bias", {d}, TensorSpec::NormBias});
+  };
+  out.push_back({s.embed + ".weight", {V, d}, TensorSpec::Embedding});
+  if (!s.position_embed.empty()) out.push_back({s.position_embed + ".weight", {c.max_position_embeddings, d}, TensorSpec::Embedding});
+  for (const auto& L : s.layers) {
+    for (const auto& n : L.norms) norm(n);
+    // A module's stored rows: the sum of its parts' outputs (fused q | k | v, gate | up).
+    std::vector<std::string> order;
+    std::map<std::string, std::pair<int64_t, const ProjectionSpec*>> modules;
+    for (const auto& p : L.projections) {
+      auto [it, fresh] = modules.try_emplace(p.module, 0, &p);
+      if (fresh) order.push_back(p.module);
+      it->second.first += p.out;
+    }
+    for (const auto& m : order) {
+      const auto [rows, p] = modules[m];
+      out.push_back({m + ".weight", p->transposed ? std::vector<int64_t>{p->in, rows} : std::vector<int64_t>{rows, p->in},
+                     TensorSpec::Matrix});
+      if (p->has_bias) out.push_back({m + ".bias", {rows}, TensorSpec::Bias});
+    }
+  }
+  norm(s.final_norm);
+  if (!s.lm_head.empty()) {
+    out.push_back({s.lm_head + ".weight", {V, d}, TensorSpec::Matrix});
+    if (s.lm_head_bias) out.push_back({s.lm_head + ".bias", {V}, TensorSpec::Bias});
+  }
+  return out;
+}
+
+int64_t num_parameters(const std::vector<TensorSpec>& table) {
+  int64_t n = 0;
+  for (const auto& t : table) {
+    int64_t k = 1;
+    for (auto s : t.shape) k *= s;
+    n += k;
+  }
+  return n;
+}
+
+}  // namespace lopa

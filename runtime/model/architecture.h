@@ -1,0 +1,107 @@
+// Architecture: what distinguishes one decoder family from another, in one place — its config.json
+// keys, the table of its Hugging Face tensors (how each maps onto the shared blocks and splits over
+// tensor-parallel ranks), and its block's forward composed from the shared blocks. One file per family
+// in runtime/model/arch/, one line in runtime/model/registry.cpp; nothing else asks which family it is.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/model/model_config.h"
+#include "runtime/model/norm.h"
+#include "runtime/model/projection.h"
+
+namespace lopa {
+
+class Attention;
+
+// Where a projection's weight lives and how it splits: the unit of the split dimension (outputs of a
+// column-parallel projection, inputs of a row-parallel one).
+enum class Shard { QueryHeads, KVHeads, Features };
+
+struct ProjectionSpec {
+  Role role;
+  bool row_parallel = false;
+  Shard shard = Shard::Features;
+  int64_t in = 0, out = 0;     // global features
+  std::string module;          // HF module whose weight holds it, e.g. "model.layers.0.self_attn.qkv_proj"
+  bool has_bias = false;       // module.bias exists (same row map as the weight)
+  bool transposed = false;     // stored [in, out] (GPT-2's Conv1D)
+  std::vector<int64_t> rows;   // output feature i is row rows[i] of the module's output; empty: offset + i
+  int64_t row_offset = 0;      // with empty rows: first module row (fused modules: q | k | v)
+};
+
+struct LayerSpec {
+  std::vector<std::string> norms;  // HF module names of the block's norms, in the order block() uses them
+  std::vector<ProjectionSpec> projections;
+};
+
+struct ModelSpec {
+  NormKind norm = NormKind::RMS;
+  double norm_eps = 1e-6;
+  std::string embed;           // HF module of the token embedding (V × d)
+  std::string position_embed;  // learned absolute positions (P × d), "" without
+  std::string final_norm;
+  std::string lm_head;         // "" when tied to the embedding
+  bool lm_head_bias = false;
+  bool attention_fp32 = false;  // q·kᵀ in float32 even for low-precision weights (CodeGen, Phi)
+  std::vector<LayerSpec> layers;
+  // Key prefixes a checkpoint may lack (GPT-2 on the hub stores "h.0…" for "transformer.h.0…").
+  std::vector<std::string> optional_prefixes;
+};
+
+// One stored tensor of a checkpoint of this architecture.
+struct TensorSpec {
+  enum Kind { Matrix, Bias, NormWeight, NormBias, Embedding };
+  std::string name;
+  std::vector<int64_t> shape;
+  Kind kind = Matrix;
+};
+
+// One transformer block's weights on this rank, as the architecture's block() reads them.
+struct Block {
+  std::vector<Norm> norms;
+  Projection proj[kNumRoles];
+  const Projection& operator[](Role r) const { return proj[static_cast<int>(r)]; }
+  Projection& operator[](Role r) { return proj[static_cast<int>(r)]; }
+};
+
+class Architecture {
+ public:
+  virtual ~Architecture() = default;
+  const ModelConfig& config() const { return cfg_; }
+  // The tensor table and the blocks' layout (names as transformers saves them).
+  virtual ModelSpec spec() const = 0;
+  // One block: x (B × T × d, the residual stream) → the next residual stream.
+  virtual at::Tensor block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp) const = 0;
+  // PEFT module names that LoRA can target, e.g. {"q_proj", "v_proj", ...} or {"c_attn", ...}.
+  virtual std::vector<std::string> lora_modules() const;
+  // The modules LoRA targets for this family with lora-targets "auto" (those the LoPA paper's code and PEFT
+  // configs use: Llama q/v, GPT-2 c_attn, CodeGen qkv_proj, phi-2 q,k,v,dense,fc1,fc2).
+  virtual std::vector<std::string> default_lora_modules() const = 0;
+
+ protected:
+  ModelConfig cfg_;
+};
+
+// Spec builders: a column-parallel projection (outputs split by `shard`; in a fused module, its rows
+// start at row_offset) and a row-parallel one (inputs split by `shard`).
+ProjectionSpec column_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias,
+                               int64_t row_offset = 0);
+ProjectionSpec row_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias);
+
+// Every stored tensor with its shape, derived from spec() (fused modules appear once).
+std::vector<TensorSpec> tensor_table(const ModelSpec& spec, const ModelConfig& c);
+int64_t num_parameters(const std::vector<TensorSpec>& table);
+
+// --- registry (runtime/model/registry.cpp)
+// config.json text → its architecture; throws "SOURCE: unsupported architecture 'X' (supported: …)".
+std::unique_ptr<Architecture> make_architecture(const std::string& json_text, const std::string& source);
+std::unique_ptr<Architecture> load_architecture(const std::string& config_path);
+std::vector<std::string> supported_architectures();
+
+}  // namespace lopa
