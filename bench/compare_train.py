@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Side-by-side driver for bench/run_train_bench.sh: runs `lopa bench train|generate --json` and the
 PyTorch-eager references (train_ref.py, llama_ref.py bench) alternately, R rounds each, keeps each
-side's best median, and prints one JSON line per comparison with the ratio and the load average.
+side's best median, and prints one JSON line per comparison with the ratio and the load average (train: also
+every round's median and the fastest single step on each side: the spread, and a figure less
+sensitive to other processes on shared cores). train_ref.py picks the model's family (Llama, GPT-2, CodeGen,
+Phi) from its config.json, `lopa bench train` from the checkpoint, so one command serves every family.
 
   compare_train.py train    --lopa BIN --model DIR --method M --batch-size B --seq-len L --steps N [--rounds R] [--threads T]
   compare_train.py generate --lopa BIN --model DIR --prompt-len P --new-tokens N [--rounds R] [--threads T]
@@ -38,15 +41,19 @@ def env_threads(t):
 def train(a):
     common = ["--model", a.model, "--method", a.method, "--batch-size", str(a.batch_size), "--seq-len", str(a.seq_len),
               "--steps", str(a.steps), "--num-virtual-tokens", str(a.m), "--rank", str(a.rank)]
-    best_l, best_t, best_t2, loads = None, None, None, []
+    best_l, best_t, best_t2, loads, rounds_l, rounds_t, steps_l, steps_t = None, None, None, [], [], [], [], []
     for _ in range(a.rounds):
         loads.append(load())
         j = run_json([a.lopa, "bench", "train"] + common + ["--json"], env_threads(a.threads))
+        rounds_l.append(j["step_ms"])
+        steps_l.append(j["step_ms_all"])
         if best_l is None or j["step_ms"] < best_l["step_ms"]:
             best_l = j
         if a.method in ("lopa", "pt", "lora"):
             r = run_json([PY, os.path.join(HERE, "train_ref.py")] + common + ["--threads", str(a.threads)],
                          env_threads(a.threads))
+            rounds_t.append(r["step_ms"])
+            steps_t.append(r["step_ms_all"])
             if best_t is None or r["step_ms"] < best_t["step_ms"]:
                 best_t = r
             if a.targets_ref:
@@ -61,9 +68,14 @@ def train(a):
            "peak_rss_bytes": best_l["peak_rss_bytes"], "rss_over_budget": best_l["rss_over_budget"],
            "rss_budget_bytes": best_l["rss_weights_bytes"] + best_l["rss_activations_est_bytes"] + best_l["rss_optimizer_bytes"],
            "rss_process_base_bytes": best_l["rss_process_base_bytes"],
-           "load_over_read": best_l["load_over_read"], "encode_ms": best_l["encode_ms"], "load_avg": loads}
+           "load_over_read": best_l["load_over_read"], "encode_ms": best_l["encode_ms"], "load_avg": loads,
+           "lopa_step_ms_rounds": rounds_l, "lopa_step_ms_min": min(min(r) for r in steps_l)}
     if best_t:
+        out["family"] = best_t["family"]
         out["torch_step_ms"] = best_t["step_ms"]
+        out["torch_tokens_per_s"] = best_t["tokens_per_s"]
+        out["torch_step_ms_rounds"] = rounds_t
+        out["torch_step_ms_min"] = min(min(r) for r in steps_t)
         out["ratio_vs_torch"] = best_t["step_ms"] / best_l["step_ms"]
     if best_t2:
         out["torch_targets_only_step_ms"] = best_t2["step_ms"]
