@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <map>
 
+#include "runtime/model/attention.h"
+
 namespace lopa {
 
 std::vector<std::string> Architecture::lora_modules() const {
@@ -35,6 +37,14 @@ ProjectionSpec row_parallel(Role role, Shard shard, int64_t in, int64_t out, std
   ProjectionSpec p = column_parallel(role, shard, in, out, std::move(module), bias);
   p.row_parallel = true;
   return p;
+}
+
+at::Tensor parallel_block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp, Activation act) {
+  auto h = b.norms[0].forward(x);
+  auto a = b[Role::O].forward(
+      attention(b[Role::Q].forward(h, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp)), tp);
+  auto m = b[Role::FcOut].forward(activate(act, b[Role::FcIn].forward(h, tp)), tp);
+  return a + m + x;
 }
 
 std::vector<TensorSpec> tensor_table(const ModelSpec& s, const ModelConfig& c) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/model/activation.h"
 #include "runtime/model/model_config.h"
 #include "runtime/model/norm.h"
 #include "runtime/model/projection.h"
@@ -93,6 +94,10 @@ class Architecture {
 ProjectionSpec column_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias,
                                int64_t row_offset = 0);
 ProjectionSpec row_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias);
+
+// The GPT-J-style parallel block (CodeGen, Phi): one norm, x + o(attn(ln(x))) + fc_out(act(fc_in(ln(x)))),
+// summed in that order as transformers does.
+at::Tensor parallel_block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp, Activation act);
 
 // Every stored tensor with its shape, derived from spec() (fused modules appear once).
 std::vector<TensorSpec> tensor_table(const ModelSpec& spec, const ModelConfig& c);

@@ -64,11 +64,7 @@ class Phi : public Architecture {
   }
 
   at::Tensor block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp) const override {
-    auto h = b.norms[0].forward(x);
-    auto a = b[Role::O].forward(
-        attention(b[Role::Q].forward(h, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp)), tp);
-    auto m = b[Role::FcOut].forward(activate(act_, b[Role::FcIn].forward(h, tp)), tp);
-    return a + m + x;
+    return parallel_block(b, x, attention, tp, act_);
   }
 
   std::vector<std::string> default_lora_modules() const override {
