@@ -112,6 +112,14 @@ TEST(Decoders, CodeGenPublishedLayoutWithBuffers) {
   expect_matches_reference("codegen", make_reference_model("codegen", "cb", ""));
 }
 
+TEST(Decoders, CodeGenPytorchModelBin) {
+  // CodeGen-350M-mono's main branch publishes only pytorch_model.bin (torch.save zip archive).
+  const auto model = make_reference_model("codegen", "cbin", "--format bin");
+  ASSERT_TRUE(std::filesystem::exists(model + "/pytorch_model.bin"));
+  ASSERT_FALSE(std::filesystem::exists(model + "/model.safetensors"));
+  expect_matches_reference("codegen", model);
+}
+
 TEST(Decoders, PhiMatchesReference) { expect_matches_reference("phi", make_reference_model("phi", "p", "")); }
 
 TEST(Decoders, PhiGroupedQueryAttention) {
