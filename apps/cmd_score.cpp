@@ -1,12 +1,12 @@
 // lopa score: scores predictions made by any tool (lopa eval, or another) against a task's split and
-// prints the metrics as one JSON object.
+// prints the metrics as one JSON object (code tasks: passed_samples, failed, timeouts, errors).
 #include <iostream>
 
 #include "apps/commands.h"
 #include "apps/options.h"
 #include "experiments/scorer.h"
 #include "experiments/task.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
 
 namespace lopa::app {
 
@@ -20,11 +20,16 @@ int cmd_score(const Args& args) {
       ("split", po::value<std::string>(), "split to score against (default: the one the paper reports: "
        "dev for GLUE, dev_matched for MNLI, test for MBPP/CruxEval)")
       ("workers", po::value<int>()->default_value(0), "programs run in parallel (0 = number of cores)")
-      ("timeout", po::value<double>()->default_value(10.0), "wall-clock seconds per program")
+      ("timeout", po::value<double>()->default_value(10.0),
+       "wall-clock seconds per program from its start (sandbox set-up excluded); one still computing then "
+       "goes on up to its CPU-time limit")
       ("unsafe-exec", po::bool_switch(), "run code without a sandbox when bubblewrap is unusable")
       ("skip-bad-rows", po::bool_switch(), "skip (and count) malformed data rows instead of failing")
-      ("postprocess", po::bool_switch(), "MBPP: cut raw completions at stop sequences / the function body first");
-  auto parsed = parse_options("score", "--task TASK --data-dir DIR --predictions FILE [--split NAME]", desc, args);
+      ("postprocess", po::bool_switch(), "MBPP: cut raw completions at stop sequences / the function body first")
+      ("details", po::value<std::string>(), "code tasks: write per-sample results to FILE (JSON lines: id, status, "
+       "exit_code, wall_seconds, cpu_seconds, first lines of stderr)");
+  auto parsed = parse_options("score", "--task TASK --data-dir DIR --predictions FILE [--split NAME] [--details FILE]",
+                              desc, args);
   if (parsed.help) return 0;
   const auto& vm = parsed.vm;
 
@@ -43,7 +48,12 @@ int cmd_score(const Args& args) {
   so.sandbox.limits.wall_seconds = vm["timeout"].as<double>();
   LOPA_CHECK(so.sandbox.limits.wall_seconds > 0, "lopa score: --timeout must be positive");
   so.mbpp_postprocess = vm["postprocess"].as<bool>();
-  Metrics m = score_predictions(task, ds.examples, preds, so);
+  const bool details = vm.count("details") > 0;
+  LOPA_CHECK(!details || info.family != TaskFamily::Glue,
+             "lopa score: --details is for the code tasks (mbpp, cruxeval-i, cruxeval-o)");
+  std::vector<SampleOutcome> outcomes;
+  Metrics m = score_predictions(task, ds.examples, preds, so, nullptr, details ? &outcomes : nullptr);
+  if (details) write_score_details(vm["details"].as<std::string>(), outcomes);
   m["skipped_rows"] = (double)ds.skipped_rows;
   std::cout << metrics_json(m) << std::endl;
   return 0;

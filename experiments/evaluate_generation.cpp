@@ -9,9 +9,9 @@
 #include "experiments/task.h"
 #include "experiments/templates.h"
 #include "lopa/method.h"
-#include "runtime/error.h"
-#include "runtime/llama.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/error.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
 
@@ -24,7 +24,7 @@ bool is_generation_task(const std::string& task) {
 EvalResult evaluate_generation(const std::string& task, const std::vector<Example>& examples,
                                const std::vector<TrainItem>& items, Method& method, CausalLM& fm,
                                const at::Tensor& enc, const Tokenizer& tok, int64_t batch_size, int64_t pad_id,
-                               int64_t max_new_tokens) {
+                               int64_t max_new_tokens, std::vector<SampleOutcome>* outcomes) {
   at::NoGradGuard no_grad;
   const bool was_training = method.training();
   method.set_training(false);
@@ -74,7 +74,7 @@ EvalResult evaluate_generation(const std::string& task, const std::vector<Exampl
   ScoreOptions so;
   so.mbpp_postprocess = true;  // keep the function body, as LoPA's cleanup_mbpp_predictions.py does
   so.ks = {1};
-  out.metrics = score_predictions(task, examples, preds, so);
+  out.metrics = score_predictions(task, examples, preds, so, nullptr, outcomes);
   if (n_ref) out.metrics["loss"] = nll / n_ref;
   return out;
 }

@@ -11,6 +11,7 @@
 
 #include "experiments/batching.h"
 #include "experiments/evaluate.h"
+#include "experiments/scorer.h"
 
 namespace lopa {
 
@@ -21,10 +22,13 @@ class Tokenizer;
 bool is_generation_task(const std::string& task);
 
 // items: from make_items (one target: the reference); encoder_embeddings N×H (undefined when the
-// method needs none). Predictions are the raw generated texts cut at the first stop sequence.
+// method needs none). Predictions are the raw generated texts cut at the first stop sequence. The
+// metrics include the scorer's passed_samples / failed / timeouts / errors counts; `outcomes`, when
+// given, receives each sample's sandbox result (for write_score_details).
 EvalResult evaluate_generation(const std::string& task, const std::vector<Example>& examples,
                                const std::vector<TrainItem>& items, Method& method, CausalLM& fm,
                                const at::Tensor& encoder_embeddings, const Tokenizer& tok, int64_t batch_size,
-                               int64_t pad_id, int64_t max_new_tokens);
+                               int64_t pad_id, int64_t max_new_tokens,
+                               std::vector<SampleOutcome>* outcomes = nullptr);
 
 }  // namespace lopa

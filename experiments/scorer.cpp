@@ -11,7 +11,8 @@
 #include "experiments/dataset_io.h"
 #include "experiments/mbpp.h"
 #include "experiments/metrics.h"
-#include "runtime/error.h"
+#include "runtime/base/error.h"
+#include "runtime/io/atomic_file.h"
 
 namespace lopa {
 
@@ -24,6 +25,15 @@ std::pair<const char*, const char*> prediction_keys(TaskFamily f) {
     case TaskFamily::CruxEval: return {"id", "prediction"};
   }
   return {"", ""};
+}
+
+std::string first_lines(const std::string& s, int n) {
+  size_t end = 0;
+  for (int i = 0; i < n && end < s.size(); ++i) {
+    const size_t nl = s.find('\n', end);
+    end = nl == std::string::npos ? s.size() : nl + 1;
+  }
+  return s.substr(0, end);
 }
 
 std::string where(const Prediction& p) { return p.line > 0 ? "predictions line " + std::to_string(p.line) : "prediction"; }
@@ -97,10 +107,28 @@ Metrics score_code(const TaskInfo& info, const std::vector<Example>& examples, c
     results = sandbox->run_all(to_run);
   }
   std::vector<SampleOutcome> out(preds.size());
-  for (size_t i = 0; i < preds.size(); ++i) out[i] = {preds[i].id, false, "rejected"};
+  for (size_t i = 0; i < preds.size(); ++i) {
+    out[i].id = preds[i].id;
+    out[i].status = "rejected";
+  }
+  int64_t failed = 0, timeouts = 0, errors = 0;
   for (size_t r = 0; r < results.size(); ++r) {
-    out[run_index[r]].passed = results[r].passed;
-    out[run_index[r]].status = results[r].status;
+    const ExecResult& e = results[r];
+    SampleOutcome& o = out[run_index[r]];
+    o.passed = e.passed;
+    o.status = e.status;
+    o.exit_code = e.exit_code;
+    o.term_signal = e.term_signal;
+    o.wall_seconds = e.wall_seconds;
+    o.cpu_seconds = e.cpu_seconds;
+    o.setup_seconds = e.setup_seconds;
+    o.stderr_head = first_lines(e.err, kDetailStderrLines);
+  }
+  for (const auto& o : out) {
+    if (o.passed) continue;
+    if (o.status == "timeout") ++timeouts;
+    else if (o.status == "error") ++errors;
+    else ++failed;
   }
 
   std::vector<int64_t> n(examples.size(), 0), c(examples.size(), 0);
@@ -133,6 +161,9 @@ Metrics score_code(const TaskInfo& info, const std::vector<Example>& examples, c
   m["samples_per_problem"] = (double)std::max<int64_t>(min_n, 0);
   m["passed_samples"] = (double)passed_samples;
   m["missing"] = (double)missing;
+  m["failed"] = (double)failed;
+  m["timeouts"] = (double)timeouts;
+  m["errors"] = (double)errors;
   if (outcomes) *outcomes = std::move(out);
   return m;
 }
@@ -190,6 +221,25 @@ Metrics score_predictions(const std::string& task, const std::vector<Example>& e
   const TaskInfo& info = task_info(task);
   if (info.family == TaskFamily::Glue) return score_glue(info, examples, predictions);
   return score_code(info, examples, predictions, opts, sandbox, outcomes);
+}
+
+void write_score_details(const std::string& path, const std::vector<SampleOutcome>& outcomes) {
+  std::string text;
+  for (const auto& o : outcomes) {
+    nlohmann::ordered_json j;
+    j["id"] = o.id;
+    j["status"] = o.status;
+    j["passed"] = o.passed;
+    j["exit_code"] = o.exit_code >= 0 ? nlohmann::ordered_json(o.exit_code) : nlohmann::ordered_json();
+    if (o.term_signal) j["signal"] = o.term_signal;
+    j["wall_seconds"] = std::round(o.wall_seconds * 1e4) / 1e4;
+    j["cpu_seconds"] = std::round(o.cpu_seconds * 1e4) / 1e4;
+    j["setup_seconds"] = std::round(o.setup_seconds * 1e4) / 1e4;
+    j["stderr"] = o.stderr_head;
+    // Programs may print anything: invalid UTF-8 becomes U+FFFD rather than an exception.
+    text += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  write_file_atomic(path, text);
 }
 
 std::string metrics_json(const Metrics& m) {

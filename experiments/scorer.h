@@ -41,18 +41,37 @@ struct ScoreOptions {
 
 using Metrics = std::map<std::string, double>;
 
-// Per-sample outcome of the code tasks (for logs and tests), in prediction order.
+// Per-sample outcome of the code tasks (for logs, --details and tests), in prediction order.
 struct SampleOutcome {
   std::string id;
   bool passed = false;
-  std::string status;  // sandbox status, or "rejected" (the official harness refuses it unrun)
+  std::string status;         // sandbox status (ExecResult::status), or "rejected" (the official harness
+                              // refuses it unrun)
+  int exit_code = -1;         // as in ExecResult (-1 when it did not exit normally or did not run)
+  int term_signal = 0;
+  double wall_seconds = 0;    // from the program's start (sandbox set-up excluded)
+  double cpu_seconds = 0;
+  double setup_seconds = 0;
+  std::string stderr_head;    // the first lines of its stderr (kDetailStderrLines at most)
 };
+
+inline constexpr int kDetailStderrLines = 20;
 
 // Scores `predictions` against `examples` (one split of `task`). Code tasks run in `sandbox` when
 // given, else in a Sandbox made from opts.sandbox. `outcomes`, when given, receives per-sample results.
+// Code metrics count every sample in exactly one of passed_samples, failed (ran and failed, or stopped
+// by a limit that does not depend on the machine's load: CPU time, output size; or rejected unrun),
+// timeouts (stopped by the wall clock while waiting rather than computing) and errors (the sandbox
+// could not run it), so a machine too loaded to run the programs shows as timeouts or errors, wrong
+// code as failed.
 Metrics score_predictions(const std::string& task, const std::vector<Example>& examples,
                           const std::vector<Prediction>& predictions, const ScoreOptions& opts = {},
                           const Sandbox* sandbox = nullptr, std::vector<SampleOutcome>* outcomes = nullptr);
+
+// Per-sample results as JSON lines, one per prediction in order: {"id", "status", "passed",
+// "exit_code" (null unless it exited), "signal" (when killed), "wall_seconds", "cpu_seconds",
+// "setup_seconds", "stderr" (its first lines)}; written to a temporary, then renamed over `path`.
+void write_score_details(const std::string& path, const std::vector<SampleOutcome>& outcomes);
 
 // Metrics as one JSON object line (keys sorted; integers printed without a fraction).
 std::string metrics_json(const Metrics& m);

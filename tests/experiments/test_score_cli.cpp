@@ -1,12 +1,17 @@
 // `lopa score` end to end (LOPA_BIN): one case per task family, option errors, malformed predictions.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +38,60 @@ CliRun run(const std::string& args) {
   int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// `lopa score ARGS` started by fork/exec, so that its pid (and hence its sandbox uids) is known.
+CliRun run_tracked(const std::vector<std::string>& args, pid_t* pid_out) {
+  std::vector<std::string> all = {LOPA_BIN, "score"};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int p[2];
+  CliRun r{-1, ""};
+  if (pipe(p) != 0) return r;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    close(p[0]);
+    close(p[1]);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(p[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) r.out.append(buf, (size_t)n);
+  close(p[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  *pid_out = pid;
+  return r;
+}
+
+// /proc entries (zombies included) whose uid is in [first, first + 256), or whose parent is `parent`.
+std::vector<std::string> processes_of(unsigned long first, pid_t parent) {
+  std::vector<std::string> out;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/status");
+    std::string line, name, state;
+    unsigned long uid = 0;
+    long ppid = -1;
+    while (std::getline(in, line)) {
+      if (line.rfind("Name:", 0) == 0) name = line.substr(6);
+      if (line.rfind("State:", 0) == 0) state = line.substr(7, 1);
+      if (line.rfind("PPid:", 0) == 0) ppid = std::stol(line.substr(5));
+      if (line.rfind("Uid:", 0) == 0) uid = std::stoul(line.substr(4));
+    }
+    if ((uid >= first && uid < first + 256) || ppid == parent)
+      out.push_back(std::string(e->d_name) + " " + name + " " + state + " uid " + std::to_string(uid));
+  }
+  closedir(d);
+  return out;
 }
 
 class ScoreCli : public ::testing::Test {
@@ -152,4 +211,99 @@ TEST_F(ScoreCli, OptionAndDataErrors) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("predictions"), std::string::npos) << r.out;
   EXPECT_EQ(run("--help").status, 0);
+}
+
+TEST_F(ScoreCli, MbppDetailsCountsAndNothingLeftBehind) {
+  // The first 40 MBPP test problems with their canonical solution, then one wrong answer, one that
+  // sleeps past --timeout and one that leaves a daemon behind (and is right). One worker: every
+  // program reuses one sandbox uid. This process is a subreaper that does not reap while lopa runs (a
+  // slow PID 1, as on the machine of the original report): whatever lopa left to "init" would stay
+  // here as a zombie of its sandbox uid.
+  std::vector<json> rows;
+  {
+    std::ifstream in(kData + "/mbpp/mbpp_test_release_v1.jsonl");
+    std::string line;
+    while (std::getline(in, line) && rows.size() < 43) rows.push_back(json::parse(line));
+  }
+  ASSERT_EQ(rows.size(), 43u);
+  std::string preds;
+  std::vector<std::string> ids, expect;
+  for (size_t i = 0; i < 43; ++i) {
+    std::string completion = rows[i]["canonical_solution"];
+    // The function body's indentation, as the canonical solution's first statement has it.
+    const size_t code = completion.find_first_not_of(" \t\n");
+    const size_t nl = completion.rfind('\n', code), bol = nl == std::string::npos ? 0 : nl + 1;
+    const std::string in = completion.substr(bol, code - bol);
+    std::string status = "passed";
+    if (i == 40) completion = in + "return 'wrong'", status = "failed";
+    if (i == 41) completion = in + "import time\n" + in + "time.sleep(60)", status = "timeout";
+    if (i == 42)
+      completion = in + "import os, time\n" + in + "if os.fork() == 0:\n" + in + in + "os.setsid()\n" + in + in +
+                   "time.sleep(60)\n" + completion;
+    preds += json({{"task_id", rows[i]["task_id"]}, {"completion", completion}}).dump() + "\n";
+    ids.push_back(rows[i]["task_id"]);
+    expect.push_back(status);
+  }
+  const std::string details = (dir / "details.jsonl").string();
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t pid = 0;
+  CliRun r = run_tracked({"--task", "mbpp", "--data-dir", kData, "--predictions", write("mbpp.jsonl", preds),
+                          "--workers", "1", "--timeout", "1", "--details", details},
+                         &pid);
+  const unsigned long first_uid = 1000000000ul + 256ul * ((unsigned long)pid % 4000000ul);
+  const auto left = processes_of(first_uid, getpid());
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  for (const auto& p : left) {  // reap what did land here, by pid
+    const pid_t q = std::stoi(p);
+    kill(q, SIGKILL);
+    waitpid(q, nullptr, 0);
+  }
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(left.empty()) << left.size() << " processes of lopa's sandbox uids or orphans remain, e.g. "
+                            << (left.empty() ? "" : left[0]);
+  json m = metrics(r);
+  EXPECT_EQ(m["n_predictions"].get<int>(), 43);
+  EXPECT_EQ(m["passed_samples"].get<int>(), 41);
+  EXPECT_EQ(m["failed"].get<int>(), 1);
+  EXPECT_EQ(m["timeouts"].get<int>(), 1);
+  EXPECT_EQ(m["errors"].get<int>(), 0);
+  EXPECT_NEAR(m["pass_at_1"].get<double>(), 41.0 / 487.0, 1e-12);
+
+  std::ifstream in(details);
+  std::string line;
+  size_t i = 0;
+  for (; std::getline(in, line); ++i) {
+    ASSERT_LT(i, ids.size()) << line;
+    json d = json::parse(line);
+    EXPECT_EQ(d["id"], ids[i]);
+    EXPECT_EQ(d["status"], expect[i]) << line;
+    EXPECT_EQ(d["passed"].get<bool>(), expect[i] == "passed");
+    EXPECT_GE(d["cpu_seconds"].get<double>(), 0.0);
+    EXPECT_GE(d["setup_seconds"].get<double>(), 0.0);
+    if (expect[i] == "passed") {
+      EXPECT_EQ(d["exit_code"], 0);
+      EXPECT_GT(d["cpu_seconds"].get<double>(), 0.0);
+      EXPECT_LT(d["wall_seconds"].get<double>(), 1.0);
+      EXPECT_EQ(d["stderr"], "");
+    } else if (expect[i] == "failed") {
+      EXPECT_EQ(d["exit_code"], 1);
+      const std::string err = d["stderr"];
+      EXPECT_EQ(err.rfind("Traceback", 0), 0u) << err;  // the first lines of stderr
+      EXPECT_NE(err.find("AssertionError"), std::string::npos) << err;
+    } else {
+      EXPECT_TRUE(d["exit_code"].is_null()) << line;
+      EXPECT_GE(d["wall_seconds"].get<double>(), 1.0);
+      EXPECT_LT(d["wall_seconds"].get<double>(), 3.0);
+      EXPECT_LT(d["cpu_seconds"].get<double>(), 0.5);
+    }
+  }
+  EXPECT_EQ(i, ids.size());
+}
+
+TEST_F(ScoreCli, DetailsAreForCodeTasks) {
+  std::string p = write("sst2.jsonl", "{\"idx\": 0, \"prediction\": \"1\"}\n");
+  CliRun r =
+      run("--task sst2 --data-dir " + kData + " --predictions " + p + " --details " + (dir / "d.jsonl").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--details"), std::string::npos) << r.out;
 }
