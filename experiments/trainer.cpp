@@ -11,6 +11,7 @@
 #include "experiments/checkpoint.h"
 #include "experiments/evaluate.h"
 #include "experiments/evaluate_generation.h"
+#include "experiments/scorer.h"
 #include "experiments/in_domain_task.h"
 #include "experiments/method_factory.h"
 #include "experiments/prompt_method.h"
@@ -125,11 +126,11 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
 
 // The eval split scored with the run's method: label log-likelihoods (GLUE, in-domain tasks) or
 // generation and sandboxed execution (MBPP, CruxEval).
-EvalResult evaluate_run(Setup& s) {
+EvalResult evaluate_run(Setup& s, std::vector<SampleOutcome>* outcomes = nullptr) {
   const auto& c = s.cfg;
   if (is_generation_task(c.task))
     return evaluate_generation(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, *s.tok,
-                               c.eval_batch_size, s.pad_id, c.max_new_tokens);
+                               c.eval_batch_size, s.pad_id, c.max_new_tokens, outcomes);
   return evaluate_items(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, c.eval_batch_size, s.pad_id);
 }
 
@@ -325,16 +326,21 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
   return 0;
 }
 
-int run_evaluation(const std::string& run_dir, const std::string& split, const std::string& device) {
+int run_evaluation(const std::string& run_dir, const std::string& split, const std::string& device,
+                   const std::string& details_path) {
   auto kv = TrainConfig::read_ini(run_dir + "/config.ini");
   if (!device.empty()) kv["device"] = device;
   const auto cfg = TrainConfig::from_map(kv);
   auto s = prepare(cfg, split, false);
   s.method->load(run_dir + "/adapter");
   AutocastGuard amp(s.fm->device(), parse_autocast(cfg.autocast, s.fm->device(), "--autocast"));
-  auto res = evaluate_run(s);
+  LOPA_CHECK(details_path.empty() || is_generation_task(cfg.task),
+             "lopa eval: --details is for the code tasks (mbpp, cruxeval-i, cruxeval-o)");
+  std::vector<SampleOutcome> outcomes;
+  auto res = evaluate_run(s, details_path.empty() ? nullptr : &outcomes);
   if (s.pg.is_root()) {
     write_predictions(run_dir + "/predictions.jsonl", cfg.task, res.predictions);
+    if (!details_path.empty()) write_score_details(details_path, outcomes);
     int64_t step = 0;
     if (checkpoint_exists(run_dir + "/checkpoint")) step = read_checkpoint_state(run_dir + "/checkpoint").best_step;
     // Metrics of a split other than the reported one are recorded under "<split>_<metric>".

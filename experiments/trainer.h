@@ -17,8 +17,10 @@ inline constexpr int kTrainExitCheckpointed = 75;
 int run_training(const std::map<std::string, std::string>& kv, const std::string& run_dir);
 
 // Evaluates RUN_DIR's adapter on `split` ("" = the task's reported split), writes predictions.jsonl and
-// the metrics into metrics.h5; prints the metrics as one JSON line on rank 0. Returns the exit status.
-int run_evaluation(const std::string& run_dir, const std::string& split, const std::string& device);
+// the metrics into metrics.h5; prints the metrics as one JSON line on rank 0. Code tasks: `details_path`,
+// when not empty, receives the per-sample sandbox results (write_score_details). Returns the exit status.
+int run_evaluation(const std::string& run_dir, const std::string& split, const std::string& device,
+                   const std::string& details_path = "");
 
 // Installs the SIGUSR1 handler that asks the training loop to checkpoint and stop.
 void install_checkpoint_signal();
