@@ -1,43 +1,17 @@
-// The training keys a cell may set — DESIGN.md §3's core keys plus the method-specific ones — with
-// the methods that use each key and how its value is checked, so a spec never names a key (or a
-// value) `lopa train` rejects. The same names, in the same order, as the trainer's own table
-// (experiments/train_config.cpp, which lives in a LibTorch library cluster/ must not link); a test
-// compares the two through `lopa train --help`.
+// The sweep planner's view of the training keys: the table itself is experiments/train_keys.h
+// (header-only, LibTorch-free), which `lopa train` reads too, so a spec can name no key and give no
+// value that `lopa train` rejects. Here: the method and task lists, which methods read a key, and the
+// check of a spec's value, worded for spec files.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "experiments/train_keys.h"
+
 namespace lopa::cluster {
 
-enum class KeyType {
-  Text,         // any non-empty text
-  Path,         // a file or directory path (not checked for existence at plan time)
-  Int,          // any integer
-  PositiveInt,  // > 0
-  Count,        // >= 0
-  PositiveReal, // > 0
-  Fraction,     // in [0, 1)
-  Real,         // any real number
-  Choice,       // one of `choices`
-  Bool,         // true|false|1|0|yes|no
-};
-
-struct TrainKey {
-  const char* name;     // as written in INI files and on the command line (--name)
-  KeyType type;
-  const char* methods;  // comma-separated methods that use the key; "" = every method
-  const char* choices;  // KeyType::Choice: comma-separated accepted values
-  const char* help;     // one line for --help
-};
-
-// Every key, in the canonical order used for cell slugs, config files and hashing display.
-const std::vector<TrainKey>& train_keys();
-
-// nullptr when `name` is not a training key.
-const TrainKey* find_train_key(const std::string& name);
-
-// Methods and tasks the trainer accepts (DESIGN.md §3).
+// Methods and tasks the trainer accepts (DESIGN.md §3): the choices of the table's method and task keys.
 const std::vector<std::string>& method_names();
 const std::vector<std::string>& task_names();
 
@@ -45,7 +19,8 @@ const std::vector<std::string>& task_names();
 // methods, ...). Keys with an empty method list are used by every method.
 bool method_uses(const TrainKey& k, const std::string& method);
 
-// Throws lopa::Error "<where>: <key> = '<value>': <why>" when `value` is not acceptable for `k`.
+// Throws lopa::Error "<where>: <key> = '<value>': <why>" when `value` is not acceptable for `k`
+// (the table's rule; an empty value is never acceptable in a spec).
 void check_train_value(const TrainKey& k, const std::string& value, const std::string& where);
 
 // Splits "a, b ,c" into {"a","b","c"} (trimmed); empty items are kept as "" for the caller to reject.

@@ -1,6 +1,7 @@
 // TrainConfig: every key of one training cell (DESIGN.md §3 core keys plus method and trainer keys),
-// shared by the command line, INI config files and RUN_DIR/config.ini. The key table is the single
-// source of names, defaults and help; unknown keys are errors.
+// shared by the command line, INI config files and RUN_DIR/config.ini. The key table
+// (experiments/train_keys.h) is the single source of names, defaults, value rules and help; unknown
+// keys are errors.
 #pragma once
 
 #include <cstdint>
@@ -8,16 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "experiments/train_keys.h"
+
 namespace lopa {
 
-struct ConfigKey {
-  const char* name;
-  const char* default_value;  // "" = none / unset
-  const char* help;
-};
-
-// Every key `lopa train` accepts, in the order config.ini lists them.
-const std::vector<ConfigKey>& train_config_keys();
+// Every key `lopa train` accepts, in the order config.ini lists them: the training-key table.
+inline const std::vector<TrainKey>& train_config_keys() { return train_keys(); }
 
 struct TrainConfig {
   // Core (DESIGN.md §3).
@@ -53,7 +50,7 @@ struct TrainConfig {
   bool skip_bad_rows = false;
 
   // Parses and validates the resolved key → value map (every key of train_config_keys() present or
-  // defaulted). Throws lopa::Error naming the key for bad values.
+  // defaulted) by the table's rules. Throws lopa::Error naming the key for bad values.
   static TrainConfig from_map(const std::map<std::string, std::string>& kv);
   // "key = value" lines, in train_config_keys() order.
   static std::string to_ini(const std::map<std::string, std::string>& kv);
