@@ -4,10 +4,8 @@
 // results table and draws the plot.
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "apps/commands.h"
@@ -16,7 +14,7 @@
 #include "cluster/local_executor.h"
 #include "cluster/sweep_plan.h"
 #include "cluster/sweep_spec.h"
-#include "cluster/train_keys.h"
+#include "experiments/demo.h"
 #include "experiments/pretrain.h"
 #include "experiments/synthetic_task.h"
 #include "results/plot.h"
@@ -34,39 +32,27 @@ using Clock = std::chrono::steady_clock;
 // The demo's FM: small enough to pretrain in a few minutes on 2 cores, large enough to learn the facts.
 PretrainConfig demo_fm_defaults() { return PretrainConfig{}; }
 
-void write_task_data(const std::string& dir) {
-  fs::create_directories(dir);
-  for (const char* split : {"train", "dev", "test"}) {
-    std::ofstream out(dir + "/" + split + ".jsonl");
-    LOPA_CHECK(out, dir, "/", split, ".jsonl: cannot write");
-    for (const auto& ex : load_synth_facts(split).examples) {
-      nlohmann::ordered_json j = {{"id", ex.id}, {"prompt", synth_facts_prompt(ex)}, {"answer", ex.label},
-                                  {"person", ex.fields.at("person")}, {"relation", ex.fields.at("relation")}};
-      out << j.dump() << "\n";
-    }
-  }
-}
-
 }  // namespace
 
 int cmd_demo(const Args& args) {
+  const DemoSweepOptions d;  // the option defaults
   po::options_description desc("demo");
   desc.add_options()
       ("out", po::value<std::string>()->default_value("lopa-demo"), "output directory: data, sweep runs, table, plot")
       ("fm", po::value<std::string>()->default_value(""),
        "use this FM checkpoint directory instead of the pretrained default (default: pretrain or reuse it, cached)")
-      ("methods", po::value<std::string>()->default_value("pt, idpg, lopa, lora"), "methods of the sweep")
-      ("seeds", po::value<std::string>()->default_value("0, 1"), "seeds of the sweep")
-      ("steps", po::value<int64_t>()->default_value(400), "training steps of each cell")
-      ("eval-every", po::value<int64_t>()->default_value(0), "evaluate every N steps (0: steps / 4)")
-      ("lr", po::value<std::string>()->default_value("0.03"), "learning rate of the prompt methods (PT, IDPG, LoPA)")
-      ("lora-lr", po::value<std::string>()->default_value("0.01"),
+      ("methods", po::value<std::string>()->default_value(d.methods), "methods of the sweep")
+      ("seeds", po::value<std::string>()->default_value(d.seeds), "seeds of the sweep")
+      ("steps", po::value<int64_t>()->default_value(d.steps), "training steps of each cell")
+      ("eval-every", po::value<int64_t>()->default_value(d.eval_every), "evaluate every N steps (0: steps / 4)")
+      ("lr", po::value<std::string>()->default_value(d.lr), "learning rate of the prompt methods (PT, IDPG, LoPA)")
+      ("lora-lr", po::value<std::string>()->default_value(d.lora_lr),
        "learning rate of LoRA (on this task it reaches ~50% at 0.03 and ~90% at 0.01)")
-      ("batch-size", po::value<int64_t>()->default_value(16), "batch size of every cell")
-      ("num-virtual-tokens", po::value<int64_t>()->default_value(4), "m of PT, IDPG and LoPA")
-      ("rank", po::value<int64_t>()->default_value(2), "r of LoPA and LoRA")
-      ("ranks", po::value<int>()->default_value(2), "MPI ranks of each cell (mpirun -np)")
-      ("tp", po::value<int>()->default_value(2), "tensor-parallel ranks of each cell (the rest are data parallel)")
+      ("batch-size", po::value<int64_t>()->default_value(d.batch_size), "batch size of every cell")
+      ("num-virtual-tokens", po::value<int64_t>()->default_value(d.num_virtual_tokens), "m of PT, IDPG and LoPA")
+      ("rank", po::value<int64_t>()->default_value(d.rank), "r of LoPA and LoRA")
+      ("ranks", po::value<int>()->default_value(d.ranks), "MPI ranks of each cell (mpirun -np)")
+      ("tp", po::value<int>()->default_value(d.tp), "tensor-parallel ranks of each cell (the rest are data parallel)")
       ("jobs", po::value<int>()->default_value(0), "cells at once (0: cores / ranks)");
   add_pretrain_options(desc, demo_fm_defaults());
   auto parsed = parse_options("demo", "[--out DIR] [--steps N] [OPTIONS]", desc, args);
@@ -99,7 +85,7 @@ int cmd_demo(const Args& args) {
 
   // 2. The task, and what the FM does on it alone.
   const auto data = out + "/data/synth-facts";
-  write_task_data(data);
+  write_synth_facts_data(data);
   const auto example = load_synth_facts("dev").examples.at(0);
   const double unadapted = synth_facts_unadapted_accuracy(fm, "dev");
   std::cout << "[demo 2/4] task synth-facts (" << elapsed() << "): " << load_synth_facts("train").examples.size()
@@ -109,45 +95,27 @@ int cmd_demo(const Args& args) {
             << "%" << std::defaultfloat << "; data in " << data << std::endl;
 
   // 3. The sweep: one spec per learning rate (LoRA's differs), each under its own root in runs/.
-  const int64_t steps = vm["steps"].as<int64_t>();
-  int64_t eval_every = vm["eval-every"].as<int64_t>();
-  if (eval_every == 0) eval_every = std::max<int64_t>(1, steps / 4);
-  std::vector<std::string> prompt_methods, lora_methods;
-  for (const auto& m : cluster::split_list(vm["methods"].as<std::string>()))
-    if (!m.empty()) (m == "lora" ? lora_methods : prompt_methods).push_back(m);
-  LOPA_CHECK(!prompt_methods.empty() || !lora_methods.empty(), "lopa demo: --methods is empty");
-  struct Group { std::string name, methods, lr; };
-  std::vector<Group> groups;
-  const auto join = [](const std::vector<std::string>& v) {
-    std::string j;
-    for (const auto& x : v) j += (j.empty() ? "" : ", ") + x;
-    return j;
-  };
-  if (!prompt_methods.empty()) groups.push_back({"prompts", join(prompt_methods), vm["lr"].as<std::string>()});
-  if (!lora_methods.empty()) groups.push_back({"lora", join(lora_methods), vm["lora-lr"].as<std::string>()});
+  DemoSweepOptions so;
+  so.out = out;
+  so.fm = fm;
+  so.methods = vm["methods"].as<std::string>();
+  so.seeds = vm["seeds"].as<std::string>();
+  so.steps = vm["steps"].as<int64_t>();
+  so.eval_every = vm["eval-every"].as<int64_t>();
+  so.lr = vm["lr"].as<std::string>();
+  so.lora_lr = vm["lora-lr"].as<std::string>();
+  so.batch_size = vm["batch-size"].as<int64_t>();
+  so.num_virtual_tokens = vm["num-virtual-tokens"].as<int64_t>();
+  so.rank = vm["rank"].as<int64_t>();
+  so.ranks = vm["ranks"].as<int>();
+  so.tp = vm["tp"].as<int>();
   std::vector<cluster::Plan> plans;
   size_t cells = 0;
-  for (const auto& g : groups) {
-    const auto spec_path = out + "/sweep-" + g.name + ".ini";
-    std::ofstream s(spec_path);
-    LOPA_CHECK(s, spec_path, ": cannot write");
-    s << "# Written by lopa demo.\nname = demo-" << g.name << "\nroot = " << out << "/runs/" << g.name << "\n\n"
-      << "[grid]\nmodel = " << fm << "\ntask = synth-facts\nmethod = " << g.methods
-      << "\nseed = " << vm["seeds"].as<std::string>() << "\n\n"
-      << "[fixed]\nmax-steps = " << steps << "\neval-every = " << eval_every << "\nlr = " << g.lr
-      << "\nbatch-size = " << vm["batch-size"].as<int64_t>() << "\nrank = " << vm["rank"].as<int64_t>();
-    if (g.name == "prompts")
-      s << "\nnum-virtual-tokens = " << vm["num-virtual-tokens"].as<int64_t>() << "\nprompt-init = vocab";
-    s << "\nmax-length = 32\neval-batch-size = 64\nschedule = linear\nwarmup-steps = "
-      << std::max<int64_t>(1, steps / 10) << "\ndevice = cpu\n\n"
-      << "[launch]\nexecutor = local\nranks-per-cell = " << vm["ranks"].as<int>() << "\ntp = " << vm["tp"].as<int>()
-      << "\nreport-command =\n";
-    s.close();
-    LOPA_CHECK(s.good(), spec_path, ": write failed");
-    plans.push_back(cluster::make_plan(cluster::read_sweep_spec(spec_path)));
+  for (const auto& spec : write_demo_specs(so)) {
+    plans.push_back(cluster::make_plan(cluster::read_sweep_spec(spec)));
     cells += plans.back().cells.size();
   }
-  std::cout << "[demo 3/4] sweep (" << elapsed() << "): " << cells << " cells x " << steps << " steps, each `mpirun -np "
+  std::cout << "[demo 3/4] sweep (" << elapsed() << "): " << cells << " cells x " << so.steps << " steps, each `mpirun -np "
             << vm["ranks"].as<int>() << "` with tp " << vm["tp"].as<int>() << "; specs " << out << "/sweep-*.ini"
             << std::endl;
   cluster::LocalRunOptions lo;
