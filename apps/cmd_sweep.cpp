@@ -4,7 +4,6 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "cluster/cell_command.h"
 #include "cluster/cell_state.h"
 #include "cluster/local_executor.h"
 #include "cluster/slurm_submit.h"
@@ -122,8 +121,8 @@ int do_status(const Args& args) {
   return 0;
 }
 
-// Used by the SLURM array script: records an attempt of one cell (one implementation of the
-// records and of the completed/failed judgement for both executors). `finished` prints the verdict.
+// Used by the SLURM array script: records an attempt of one cell (cluster::record_attempt).
+// `finished` prints the verdict.
 int do_record(const Args& args) {
   po::options_description d("sweep record");
   d.add_options()("spec", po::value<std::string>(), "sweep spec (the sweep's copy)")(
@@ -137,39 +136,16 @@ int do_record(const Args& args) {
   if (p.help) return 0;
   const auto plan = load(p.vm);
   LOPA_CHECK(p.vm.count("cell") && p.vm.count("status"), "lopa sweep record: --cell and --status are required");
-  const auto id = p.vm["cell"].as<std::string>();
-  const auto status = p.vm["status"].as<std::string>();
-  const auto P = cl::paths_of(plan.spec);
-  bool known = false;
-  for (const auto& c : plan.cells) known = known || c.id == id;
-  LOPA_CHECK(known, "lopa sweep record: no cell '", id, "' in ", plan.spec.path);
-  auto st = cl::read_cell_state(P.state(id));
-  st.attempt = p.vm["attempt"].as<int>();
-  st.executor = p.vm["executor"].as<std::string>();
-  st.job_id = p.vm["job-id"].as<std::string>();
-  st.log = p.vm["log"].as<std::string>();
-  st.host = cl::hostname();
-  if (status == "running") {
-    st.status = "running";
-    st.started_at = cl::utc_now();
-    st.finished_at.clear();
-    st.exit_code = -1;
-    st.reason.clear();
-  } else if (status == "requeued") {
-    st.status = "requeued";
-    st.exit_code = p.vm["exit-code"].as<int>();
-    st.finished_at = cl::utc_now();
-    st.reason = "requeued after SLURM's pre-timeout signal";
-  } else if (status == "finished") {
-    st.exit_code = p.vm["exit-code"].as<int>();
-    st.status = cl::judge_attempt(st.exit_code, cl::read_run_log_status(P.run_dir(id)), plan.spec.launch.require_run_log,
-                                  st.reason);
-    st.finished_at = cl::utc_now();
-  } else {
-    fail("lopa sweep record: --status '", status, "': expected running, requeued or finished");
-  }
-  cl::write_cell_state(P.state(id), st);
-  if (status == "finished") std::cout << st.status << std::endl;
+  cl::AttemptEvent e;
+  e.cell = p.vm["cell"].as<std::string>();
+  e.status = p.vm["status"].as<std::string>();
+  e.attempt = p.vm["attempt"].as<int>();
+  e.exit_code = p.vm["exit-code"].as<int>();
+  e.executor = p.vm["executor"].as<std::string>();
+  e.job_id = p.vm["job-id"].as<std::string>();
+  e.log = p.vm["log"].as<std::string>();
+  const auto st = cl::record_attempt(plan, e);
+  if (e.status == "finished") std::cout << st.status << std::endl;
   return 0;
 }
 

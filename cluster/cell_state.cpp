@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cluster/cell_command.h"
+#include "cluster/sweep_plan.h"
 #include "cluster/train_keys.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
@@ -79,6 +80,40 @@ std::string judge_attempt(int exit_code, const RunLogStatus& log, bool require_l
     return "failed";
   }
   return "completed";
+}
+
+CellState record_attempt(const Plan& plan, const AttemptEvent& e) {
+  const auto P = paths_of(plan.spec);
+  bool known = false;
+  for (const auto& c : plan.cells) known = known || c.id == e.cell;
+  LOPA_CHECK(known, "lopa sweep record: no cell '", e.cell, "' in ", plan.spec.path);
+  auto st = read_cell_state(P.state(e.cell));
+  st.attempt = e.attempt;
+  st.executor = e.executor;
+  st.job_id = e.job_id;
+  st.log = e.log;
+  st.host = hostname();
+  if (e.status == "running") {
+    st.status = "running";
+    st.started_at = utc_now();
+    st.finished_at.clear();
+    st.exit_code = -1;
+    st.reason.clear();
+  } else if (e.status == "requeued") {
+    st.status = "requeued";
+    st.exit_code = e.exit_code;
+    st.finished_at = utc_now();
+    st.reason = "requeued after SLURM's pre-timeout signal";
+  } else if (e.status == "finished") {
+    st.exit_code = e.exit_code;
+    st.status = judge_attempt(st.exit_code, read_run_log_status(P.run_dir(e.cell)), plan.spec.launch.require_run_log,
+                              st.reason);
+    st.finished_at = utc_now();
+  } else {
+    fail("lopa sweep record: --status '", e.status, "': expected running, requeued or finished");
+  }
+  write_cell_state(P.state(e.cell), st);
+  return st;
 }
 
 namespace {

@@ -34,6 +34,25 @@ void write_cell_state(const std::string& path, const CellState& s);
 // `reason` for failures.
 std::string judge_attempt(int exit_code, const RunLogStatus& log, bool require_log, std::string& reason);
 
+struct Plan;  // cluster/sweep_plan.h
+
+// An event of one attempt, as the SLURM array script reports it (`lopa sweep record`).
+struct AttemptEvent {
+  std::string cell;    // cell id
+  std::string status;  // running | requeued | finished
+  int attempt = 1;
+  int exit_code = -1;  // of the attempt (requeued, finished)
+  std::string executor = "slurm";
+  std::string job_id;  // SLURM array task <job>_<index>
+  std::string log;     // the attempt's log file
+};
+
+// Records the event in the cell's state file (root/sweep/state/<id>.json) and returns the record. A
+// finished attempt is judged here (judge_attempt on its exit code and the run log, as the local
+// executor judges its own), so both executors keep one kind of record. Throws lopa::Error for a cell
+// not in the plan or an unknown status, before writing anything.
+CellState record_attempt(const Plan& plan, const AttemptEvent& e);
+
 // SLURM's states of array tasks ("<job>_<task>" -> RUNNING, PENDING, COMPLETED, TIMEOUT, ...).
 // `known` is false when neither sacct nor squeue answered.
 struct SlurmView {
