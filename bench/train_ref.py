@@ -391,7 +391,7 @@ def main():
     print(json.dumps({"tokens_per_s": B * a.seq_len / med, "step_ms": med * 1e3, "step_ms_best": min(times) * 1e3,
                       "step_ms_all": [t * 1e3 for t in times], "loss": float(loss), "load_ms": load_s * 1e3,
                       "threads": torch.get_num_threads(), "logits": a.logits, "method": a.method,
-                      "family": fam.name}))
+                      "family": fam.name, "trainable_parameters": sum(t.numel() for t in method.params())}))
 
 
 if __name__ == "__main__":
