@@ -75,14 +75,24 @@ struct Lora::Module {
   };
   std::vector<std::shared_ptr<Part>> parts;
 
+  // A·drop(x) of the last input: the parts of a fused module see the same x within one forward and
+  // share one dropout mask and one product, as PEFT's single LoRA layer on the fused module does.
+  at::Tensor last_x, last_h;
+
   at::Tensor delta(const at::Tensor& x, int64_t offset, int64_t rows) {
-    auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
     at::Tensor y;
     if (!row_parallel) {
-      // x replicated: h = A x is whole on every rank; its gradient gathers every rank's B-slice share.
-      auto h = tp::copy_to_region(at::linear(xd, A), *tp);
+      if (!(last_x.defined() && last_x.is_same(x))) {
+        auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
+        // x replicated: h = A x is whole on every rank; its gradient gathers every rank's B-slice share.
+        last_h = tp::copy_to_region(at::linear(xd, A), *tp);
+        last_x = parts.size() > 1 ? x : at::Tensor();  // a single part needs no cache (nor its memory)
+      }
+      const at::Tensor h = last_h;
+      if (parts.size() == 1) last_h = at::Tensor();
       y = at::linear(h, parts.size() == 1 ? B : B.narrow(0, offset, rows));
     } else {
+      auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
       // x is this rank's slice: the projection's reduction sums A_local x_local over ranks; B is
       // replicated and used on a partial sum, so its gradient is all-reduced.
       y = at::linear(at::linear(xd, A), tp::copy_to_region(B, *tp));
