@@ -77,7 +77,9 @@ struct Lora::Module {
 
   // A·drop(x) of the last input: the parts of a fused module see the same x within one forward and
   // share one dropout mask and one product, as PEFT's single LoRA layer on the fused module does.
+  // Released once every part has used it, so no step's activation outlives its forward.
   at::Tensor last_x, last_h;
+  size_t uses = 0;
 
   at::Tensor delta(const at::Tensor& x, int64_t offset, int64_t rows) {
     at::Tensor y;
@@ -86,10 +88,11 @@ struct Lora::Module {
         auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
         // x replicated: h = A x is whole on every rank; its gradient gathers every rank's B-slice share.
         last_h = tp::copy_to_region(at::linear(xd, A), *tp);
-        last_x = parts.size() > 1 ? x : at::Tensor();  // a single part needs no cache (nor its memory)
+        last_x = x;
+        uses = 0;
       }
       const at::Tensor h = last_h;
-      if (parts.size() == 1) last_h = at::Tensor();
+      if (++uses == parts.size()) last_x = last_h = at::Tensor();
       y = at::linear(h, parts.size() == 1 ? B : B.narrow(0, offset, rows));
     } else {
       auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);

@@ -41,6 +41,8 @@ def main():
 
     rank = env_int(["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"], 0)
     size = env_int(["OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"], 1)
+    if rank != 0:  # only rank 0 checkpoints; the others must not die of the forwarded SIGUSR1
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "rank-%d-of-%d.txt" % (rank, size)), "w") as f:
         f.write("%d\n" % os.getpid())

@@ -177,9 +177,12 @@ TEST_F(Slurm, PreTimeoutSignalCheckpointsRequeuesAndResumes) {
 
   // Once the cell works, send what SLURM sends before the time limit: SIGUSR1 to the batch shell.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(run_dir + "/invocations.log") && std::chrono::steady_clock::now() < deadline)
+  // Every rank must be past its start: rank 1 (which only leaves its marker) would otherwise die of a
+  // SIGUSR1 that reaches it while its interpreter starts (exit 138 under load, seen in CI).
+  auto started = [&] { return fs::exists(run_dir + "/invocations.log") && fs::exists(run_dir + "/rank-1-of-2.txt"); };
+  while (!started() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  ASSERT_TRUE(fs::exists(run_dir + "/invocations.log")) << logs_of(root);
+  ASSERT_TRUE(started()) << logs_of(root);
   std::string out;
   ASSERT_EQ(run("scancel --batch --signal=USR1 " + task, &out), 0) << out;
 
