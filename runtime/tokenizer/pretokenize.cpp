@@ -7,6 +7,7 @@
 #include <array>
 
 #include "runtime/base/error.h"
+#include "runtime/tokenizer/bert.h"
 #include "runtime/tokenizer/unicode.h"
 
 namespace lopa::pretok {
@@ -323,6 +324,15 @@ void PreTokenizer::apply(std::vector<Piece>& pieces) const {
       for (auto& p : pieces)
         split_by_spans(p.text, p.at_origin, find_class(p.text, unicode::is_whitespace, true), Behavior::kRemoved, false, out);
       break;
+    case Kind::kBert: {
+      // BertPreTokenizer: drop White_Space, then every punctuation character is a piece of its own.
+      std::vector<Piece> words;
+      for (auto& p : pieces)
+        split_by_spans(p.text, p.at_origin, find_class(p.text, unicode::is_whitespace, true), Behavior::kRemoved, false, words);
+      for (auto& w : words)
+        split_by_spans(w.text, w.at_origin, find_class(w.text, bert::is_punctuation, false), Behavior::kIsolated, false, out);
+      break;
+    }
   }
   pieces = std::move(out);
 }

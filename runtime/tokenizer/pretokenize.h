@@ -1,6 +1,6 @@
 // Pre-tokenization of Hugging Face tokenizer.json: the Split-regex patterns of GPT-2, Llama 3 and
 // Qwen2/3 as hand-written matchers over code points (std::regex has no \p{L}/\p{N}), the ByteLevel
-// byte→char mapping, Metaspace, Digits and WhitespaceSplit, and Sequence of them.
+// byte→char mapping, Metaspace, Digits, WhitespaceSplit and BertPreTokenizer, and Sequence of them.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +38,7 @@ struct Piece {
 };
 
 struct PreTokenizer {
-  enum class Kind { kSequence, kByteLevel, kSplitRegex, kSplitString, kMetaspace, kDigits, kWhitespaceSplit };
+  enum class Kind { kSequence, kByteLevel, kSplitRegex, kSplitString, kMetaspace, kDigits, kWhitespaceSplit, kBert };
   Kind kind = Kind::kSequence;
   std::vector<PreTokenizer> children;  // kSequence
   // kByteLevel
