@@ -5,8 +5,8 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "experiments/generate_bench.h"
-#include "experiments/train_step_bench.h"
+#include "experiments/bench/generate_bench.h"
+#include "experiments/bench/train_step_bench.h"
 #include "runtime/base/error.h"
 #include "runtime/distributed/mpi_runtime.h"
 #include "runtime/distributed/process_group.h"

@@ -5,7 +5,7 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "experiments/trainer.h"
+#include "experiments/train/trainer.h"
 #include "runtime/base/error.h"
 #include "runtime/distributed/failure.h"
 #include "runtime/distributed/mpi_runtime.h"

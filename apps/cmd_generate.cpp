@@ -7,7 +7,7 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "experiments/adapter_generation.h"
+#include "experiments/eval/adapter_generation.h"
 #include "runtime/io/dtype.h"
 #include "runtime/base/error.h"
 #include "runtime/model/generation.h"

@@ -6,7 +6,7 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "experiments/model_inputs.h"
+#include "experiments/eval/model_inputs.h"
 #include "runtime/distributed/mpi_runtime.h"
 #include "runtime/distributed/process_group.h"
 #include "runtime/io/dtype.h"

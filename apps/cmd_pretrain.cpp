@@ -5,7 +5,7 @@
 #include "apps/commands.h"
 #include "apps/options.h"
 #include "apps/pretrain_options.h"
-#include "experiments/pretrain.h"
+#include "experiments/train/pretrain.h"
 #include "runtime/distributed/failure.h"
 #include "runtime/distributed/mpi_runtime.h"
 

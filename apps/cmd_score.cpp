@@ -4,8 +4,8 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "experiments/scorer.h"
-#include "experiments/task.h"
+#include "experiments/scoring/scorer.h"
+#include "experiments/tasks/task.h"
 #include "runtime/base/error.h"
 
 namespace lopa::app {
@@ -49,7 +49,7 @@ int cmd_score(const Args& args) {
   LOPA_CHECK(so.sandbox.limits.wall_seconds > 0, "lopa score: --timeout must be positive");
   so.mbpp_postprocess = vm["postprocess"].as<bool>();
   const bool details = vm.count("details") > 0;
-  LOPA_CHECK(!details || info.family != TaskFamily::Glue,
+  LOPA_CHECK(!details || info.family == TaskFamily::Mbpp || info.family == TaskFamily::CruxEval,
              "lopa score: --details is for the code tasks (mbpp, cruxeval-i, cruxeval-o)");
   std::vector<SampleOutcome> outcomes;
   Metrics m = score_predictions(task, ds.examples, preds, so, nullptr, details ? &outcomes : nullptr);

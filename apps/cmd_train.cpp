@@ -5,8 +5,8 @@
 
 #include "apps/commands.h"
 #include "apps/options.h"
-#include "experiments/train_config.h"
-#include "experiments/trainer.h"
+#include "experiments/tasks/train_config.h"
+#include "experiments/train/trainer.h"
 #include "runtime/base/error.h"
 #include "runtime/distributed/failure.h"
 #include "runtime/distributed/mpi_runtime.h"

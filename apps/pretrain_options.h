@@ -3,7 +3,7 @@
 #pragma once
 
 #include "apps/options.h"
-#include "experiments/pretrain.h"
+#include "experiments/train/pretrain.h"
 
 namespace lopa::app {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/train_keys.h"
+#include "experiments/tasks/train_keys.h"
 
 namespace lopa::cluster {
 

@@ -11,7 +11,8 @@ PACKAGES=(
   libboost-program-options-dev
   libgtest-dev nlohmann-json3-dev
   python3 python3-numpy python3-torch
-  bubblewrap gnuplot-nox
+  bubblewrap gnuplot-nox ccache
+  libcpp-httplib-dev curl
   slurm-wlm munge procps
 )
 

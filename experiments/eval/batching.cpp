@@ -1,0 +1,150 @@
+#include "experiments/eval/batching.h"
+
+#include <algorithm>
+#include <random>
+
+#include "runtime/base/error.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace lopa {
+
+namespace {
+std::vector<int64_t> encode_prompt(const Tokenizer& tok, const std::string& text) {
+  auto ids = tok.encode(text, false);
+  if (tok.adds_bos() && tok.bos_id()) ids.insert(ids.begin(), *tok.bos_id());
+  return ids;
+}
+// Keeps BOS (when present) and the last `keep` - 1 tokens.
+void cut_left(std::vector<int64_t>& ids, int64_t keep, bool has_bos) {
+  if (static_cast<int64_t>(ids.size()) <= keep) return;
+  LOPA_CHECK(keep >= 1 + (has_bos ? 1 : 0), "max-length is too small for the targets of this task");
+  std::vector<int64_t> out;
+  if (has_bos) out.push_back(ids[0]);
+  out.insert(out.end(), ids.end() - (keep - static_cast<int64_t>(out.size())), ids.end());
+  ids.swap(out);
+}
+}  // namespace
+
+std::vector<TrainItem> make_items(const std::string& task, const std::vector<Example>& examples,
+                                  const TemplateConfig& tmpl, const Tokenizer& tok, const Tokenizer* encoder_tok,
+                                  int64_t max_length) {
+  std::vector<TrainItem> items;
+  items.reserve(examples.size());
+  const TaskInfo& info = task_info(task);
+  for (const auto& ex : examples) {
+    TrainItem it;
+    it.id = ex.id;
+    std::string prompt;
+    std::vector<std::string> targets;
+    if (info.generated) {
+      prompt = info.generated->prompt(ex);
+      targets = info.generated->targets(ex);
+      it.target_labels = info.labels;
+    } else if (info.family != TaskFamily::Glue) {
+      // Code tasks: one target, the reference (MBPP's solution, CruxEval's completed assertion).
+      auto pair = make_prompt_pair(task, ex, tmpl);
+      prompt = pair.prompt;
+      targets = {pair.target};
+      it.target_labels = {""};
+    } else {
+      auto cands = label_candidates(task, ex, tmpl);
+      LOPA_CHECK(!cands.empty(), task, ": task has no label candidates (only classification tasks train here)");
+      prompt = cands[0].prompt;
+      for (const auto& c : cands) targets.push_back(c.target);
+      it.target_labels = info.labels;
+    }
+    it.gold = targets.size() == 1 ? 0 : ex.label_index;  // code tasks: the reference is the one target
+    it.prompt = encode_prompt(tok, prompt);
+    size_t longest = 0;
+    for (const auto& t : targets) {
+      it.targets.push_back(tok.encode(t, false));
+      LOPA_CHECK(!it.targets.back().empty(), task, ": target '", t, "' encodes to no tokens");
+      // A long code target keeps its beginning and leaves at least a quarter of max_length to the prompt.
+      const size_t room = static_cast<size_t>(std::max<int64_t>(1, max_length - max_length / 4));
+      if (it.targets.back().size() > room) it.targets.back().resize(room);
+      longest = std::max(longest, it.targets.back().size());
+    }
+    const bool bos = tok.adds_bos() && tok.bos_id().has_value();
+    cut_left(it.prompt, max_length - static_cast<int64_t>(longest), bos);
+    if (encoder_tok) {
+      it.encoder_input = encode_prompt(*encoder_tok, prompt);
+      cut_left(it.encoder_input, max_length, encoder_tok->adds_bos() && encoder_tok->bos_id().has_value());
+    } else {
+      it.encoder_input = it.prompt;
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+namespace {
+TokenBatch collate(const std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>>& rows,
+                   int64_t pad_id) {
+  int64_t T = 0;
+  for (const auto& [p, t] : rows) T = std::max<int64_t>(T, p->size() + t->size());
+  const int64_t B = rows.size();
+  auto ids = at::full({B, T}, pad_id, at::kLong), mask = at::zeros({B, T}, at::kLong),
+       labels = at::full({B, T}, -100, at::kLong);
+  auto I = ids.accessor<int64_t, 2>(), M = mask.accessor<int64_t, 2>(), L = labels.accessor<int64_t, 2>();
+  TokenBatch b;
+  for (int64_t r = 0; r < B; ++r) {
+    const auto& p = *rows[r].first;
+    const auto& t = *rows[r].second;
+    int64_t j = 0;
+    for (auto v : p) I[r][j] = v, M[r][j] = 1, ++j;
+    for (auto v : t) I[r][j] = v, M[r][j] = 1, L[r][j] = v, ++j;
+    b.target_tokens.push_back(t.size());
+    b.num_target_tokens += t.size();
+  }
+  b.ids = ids;
+  b.mask = mask;
+  b.labels = labels;
+  return b;
+}
+}  // namespace
+
+TokenBatch training_batch(const std::vector<TrainItem>& items, const std::vector<int64_t>& idx, int64_t pad_id) {
+  std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+  for (auto i : idx) {
+    const auto& it = items.at(i);
+    LOPA_CHECK(it.gold >= 0, "training example ", it.id, " has no label");
+    rows.emplace_back(&it.prompt, &it.targets.at(it.gold));
+  }
+  auto b = collate(rows, pad_id);
+  for (auto i : idx) b.item.push_back(i), b.candidate.push_back(items[i].gold);
+  return b;
+}
+
+TokenBatch scoring_batch(const std::vector<TrainItem>& items, const std::vector<int64_t>& idx, int64_t pad_id) {
+  std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+  std::vector<int64_t> item, cand;
+  for (auto i : idx)
+    for (size_t c = 0; c < items.at(i).targets.size(); ++c) {
+      rows.emplace_back(&items[i].prompt, &items[i].targets[c]);
+      item.push_back(i);
+      cand.push_back(c);
+    }
+  auto b = collate(rows, pad_id);
+  b.item = item;
+  b.candidate = cand;
+  return b;
+}
+
+std::pair<at::Tensor, at::Tensor> encoder_batch(const std::vector<TrainItem>& items, const std::vector<int64_t>& idx,
+                                                int64_t pad_id) {
+  static const std::vector<int64_t> none;
+  std::vector<std::pair<const std::vector<int64_t>*, const std::vector<int64_t>*>> rows;
+  for (auto i : idx) rows.emplace_back(&items.at(i).encoder_input, &none);
+  auto b = collate(rows, pad_id);
+  return {b.ids, b.mask};
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(epoch) * 7919ULL + 17);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
+  return order;
+}
+
+}  // namespace lopa

@@ -1,0 +1,70 @@
+#include "experiments/eval/prompt_method.h"
+
+#include "lopa/method.h"
+#include "runtime/base/error.h"
+#include "runtime/model/kv_cache.h"
+#include "runtime/model/causal_lm.h"
+
+namespace lopa {
+
+at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& items, const std::vector<int64_t>& idx,
+                            const std::string& pooling, int64_t batch_size, int64_t pad_id) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> out;
+  for (size_t s = 0; s < idx.size(); s += batch_size) {
+    std::vector<int64_t> part(idx.begin() + s, idx.begin() + std::min(idx.size(), s + batch_size));
+    auto [ids, mask] = encoder_batch(items, part, pad_id);
+    ids = ids.to(enc.device());
+    mask = mask.to(enc.device());
+    auto hidden = enc.forward(enc.embed(ids), mask).to(at::kFloat);  // B×T×H
+    at::Tensor pooled;
+    if (pooling == "last") {
+      auto last = mask.sum(1) - 1;  // right padding: the last real token
+      pooled = hidden.gather(1, last.view({-1, 1, 1}).expand({-1, 1, hidden.size(2)})).squeeze(1);
+    } else if (pooling == "mean") {
+      auto m = mask.unsqueeze(-1).to(at::kFloat);
+      pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1);
+    } else if (pooling == "first") {
+      pooled = hidden.select(1, 0);
+    } else {
+      fail("encoder-pooling: unknown value '", pooling, "'");
+    }
+    out.push_back(pooled.contiguous());
+  }
+  return at::cat(out, 0);
+}
+
+at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& enc,
+                          at::Tensor& labels) {
+  const auto dev = fm.device();
+  auto ids = batch.ids.to(dev), mask = batch.mask.to(dev);
+  labels = batch.labels.to(dev);
+  const int64_t B = ids.size(0);
+  auto embeds = fm.embed(ids);
+  auto z = method.soft_prompt(method.needs_encoder() ? enc : at::Tensor(), B);
+  if (z.defined()) {
+    const int64_t P = z.size(1);
+    embeds = at::cat({z.to(dev, embeds.scalar_type()), embeds}, 1);
+    mask = at::cat({at::ones({B, P}, mask.options()), mask}, 1);
+    labels = at::cat({at::full({B, P}, -100, labels.options()), labels}, 1);
+  }
+  if (method.cache_prefix_length() > 0) {
+    auto cache = KVCache::for_model(fm, B, embeds.size(1));
+    method.seed_cache(cache, fm, B);
+    return fm.forward(embeds, mask, &cache);
+  }
+  return fm.forward(embeds, mask);
+}
+
+at::Tensor sequence_log_likelihood(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels) {
+  const int64_t B = labels.size(0), T = labels.size(1);
+  auto next = labels.narrow(1, 1, T - 1);  // label predicted from position t-1
+  auto keep = next.ne(-100);
+  auto rows = at::arange(B, labels.options()).unsqueeze(1).expand({B, T - 1}).masked_select(keep);
+  auto h = hidden.narrow(1, 0, T - 1).masked_select(keep.unsqueeze(-1)).view({-1, hidden.size(2)});
+  auto logp = at::log_softmax(fm.lm_logits(h).to(at::kFloat), -1);
+  auto tok = logp.gather(1, next.masked_select(keep).unsqueeze(1)).squeeze(1).to(at::kDouble).cpu();
+  return at::zeros({B}, at::kDouble).index_add_(0, rows.cpu(), tok);
+}
+
+}  // namespace lopa

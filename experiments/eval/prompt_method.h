@@ -1,0 +1,33 @@
+// Running the frozen FM with a method applied: instance embeddings from the (frozen) encoder, the soft
+// prompt prepended to the input embeddings (its positions masked in as real, labelled -100), KV
+// prefixes seeded into a cache (prefix tuning), and per-sequence target log-likelihoods for scoring.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "experiments/eval/batching.h"
+
+namespace lopa {
+
+class CausalLM;
+class Method;
+
+// Encoder embeddings (N×H, float32, on the encoder's device) of items[idx] for every idx, without
+// gradient: the final-norm hidden state pooled over real tokens ("last" | "mean" | "first").
+at::Tensor encode_instances(const CausalLM& encoder, const std::vector<TrainItem>& items,
+                            const std::vector<int64_t>& idx, const std::string& pooling, int64_t batch_size,
+                            int64_t pad_id);
+
+// The FM's final hidden states for `batch` with `method` applied. `encoder_embedding` (B×H) is used
+// when method.needs_encoder(). Returns hidden B×(P+T)×d and sets `labels` to the matching B×(P+T)
+// labels (P = soft-prompt length).
+at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& encoder_embedding,
+                          at::Tensor& labels);
+
+// Σ over target tokens of log p(token | everything before it), per row of `labels` (B), float64 on CPU.
+at::Tensor sequence_log_likelihood(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels);
+
+}  // namespace lopa

@@ -1,0 +1,61 @@
+// TrainConfig: every key of one training cell (DESIGN.md §3 core keys plus method and trainer keys),
+// shared by the command line, INI config files and RUN_DIR/config.ini. The key table
+// (experiments/train_keys.h) is the single source of names, defaults, value rules and help; unknown
+// keys are errors.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "experiments/tasks/train_keys.h"
+
+namespace lopa {
+
+// Every key `lopa train` accepts, in the order config.ini lists them: the training-key table.
+inline const std::vector<TrainKey>& train_config_keys() { return train_keys(); }
+
+struct TrainConfig {
+  // Core (DESIGN.md §3).
+  std::string model, encoder, task, data_dir, method = "lopa";
+  int64_t num_virtual_tokens = 10, rank = 1;
+  double lr = 1e-3;
+  int64_t epochs = 1, max_steps = 0;  // max_steps > 0 wins over epochs
+  int64_t batch_size = 8, grad_accum = 1, max_length = 256, seed = 0, tp = 1;
+  std::string dtype = "float32";
+  std::string autocast = "auto";  // auto: bf16 on CUDA, none on CPU
+  int64_t eval_every = 0, save_every = 0;  // 0: at the end only / only on SIGUSR1 and at the end
+  // Trainer.
+  std::string device = "auto", schedule = "linear";
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.0, max_grad_norm = 1.0;
+  int64_t eval_batch_size = 16, max_train_examples = 0, max_eval_examples = 0;
+  int64_t max_new_tokens = 256;  // code tasks: generated tokens per evaluation example
+  std::string eval_split;  // "" = the task's reported split
+  // LoPA / IDPG.
+  std::string lopa_combine = "mul", encoder_pooling = "last";
+  int64_t head_dim = 0;  // h: LoPA default H, IDPG default 256
+  double prompt_dropout = 0.1;
+  // Prompt tuning / LoPA's Z_S.
+  std::string prompt_init = "random", prompt_init_text;
+  // LoRA.
+  double lora_alpha = 16, lora_dropout = 0.05;
+  std::string lora_targets = "q,k,v";
+  // Prefix tuning.
+  bool prefix_projection = false;
+  int64_t prefix_hidden = 0;
+  // Task formatting.
+  std::string prompt_template, target_template, verbalizers;
+  bool skip_bad_rows = false;
+
+  // Parses and validates the resolved key → value map (every key of train_config_keys() present or
+  // defaulted) by the table's rules. Throws lopa::Error naming the key for bad values.
+  static TrainConfig from_map(const std::map<std::string, std::string>& kv);
+  // "key = value" lines, in train_config_keys() order.
+  static std::string to_ini(const std::map<std::string, std::string>& kv);
+  // Reads a config.ini written by to_ini (for `lopa eval`).
+  static std::map<std::string, std::string> read_ini(const std::string& path);
+};
+
+}  // namespace lopa

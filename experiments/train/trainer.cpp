@@ -1,0 +1,357 @@
+#include "experiments/train/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "experiments/eval/batching.h"
+#include "experiments/train/checkpoint.h"
+#include "experiments/eval/evaluate.h"
+#include "experiments/eval/evaluate_generation.h"
+#include "experiments/scoring/scorer.h"
+#include "experiments/eval/method_factory.h"
+#include "experiments/eval/prompt_method.h"
+#include "experiments/train/schedule.h"
+#include "experiments/tasks/train_config.h"
+#include "experiments/train/train_step.h"
+#include "lopa/method.h"
+#include "results/run_log.h"
+#include "runtime/base/build_info.h"
+#include "runtime/model/autocast.h"
+#include "runtime/distributed/data_parallel.h"
+#include "runtime/io/dtype.h"
+#include "runtime/io/atomic_file.h"
+#include "runtime/base/error.h"
+#include "runtime/distributed/failure.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/distributed/process_group.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace lopa {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+extern "C" void on_checkpoint_signal(int) { g_stop_requested = 1; }
+
+// Everything a run needs besides the optimizer: model, tokenizers, data, encoder embeddings, method.
+struct Setup {
+  TrainConfig cfg;
+  ProcessGroup pg;
+  std::unique_ptr<CausalLM> fm, encoder_model;
+  std::unique_ptr<Tokenizer> tok, encoder_tok;
+  int64_t pad_id = 0;
+  std::vector<Example> train_examples, eval_examples;
+  std::vector<TrainItem> train_items, eval_items;
+  at::Tensor train_emb, eval_emb;  // N×H encoder embeddings (undefined when not needed)
+  std::unique_ptr<Method> method;
+  std::string eval_split;
+};
+
+std::vector<Example> load_examples(const TrainConfig& c, const std::string& split, int64_t limit) {
+  LoadOptions lo;
+  lo.skip_bad_rows = c.skip_bad_rows;
+  LOPA_CHECK(!c.data_dir.empty() || !task_info(c.task).needs_data(), "--data-dir: required for task ", c.task);
+  Dataset d = load_task(c.task, c.data_dir, split, lo);
+  auto ex = std::move(d.examples);
+  if (limit > 0 && static_cast<int64_t>(ex.size()) > limit) ex.resize(limit);
+  LOPA_CHECK(!ex.empty(), c.task, " ", split, ": no examples");
+  return ex;
+}
+
+std::string default_eval_split(const std::string& task) {
+  return task_info(task).eval_split;
+}
+
+bool uses_encoder(const std::string& method) { return method == "lopa" || method == "idpg"; }
+
+std::vector<int64_t> iota(int64_t n) {
+  std::vector<int64_t> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+// Loads model, data and encoder embeddings, then creates the method with the run's seed.
+Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool need_train) {
+  Setup s;
+  s.cfg = c;
+  s.pg = ProcessGroup::init(static_cast<int>(c.tp), c.device);
+  const auto dtype = parse_dtype(c.dtype, "--dtype");
+  s.tok = std::make_unique<Tokenizer>(Tokenizer::from_dir(c.model));
+  s.fm = std::make_unique<CausalLM>(CausalLM::load(c.model, s.pg, dtype));
+  s.pad_id = s.tok->pad_id().value_or(s.tok->eos_id().value_or(0));
+  const CausalLM* enc = s.fm.get();
+  const Tokenizer* enc_tok = nullptr;
+  if (uses_encoder(c.method) && !c.encoder.empty()) {
+    s.encoder_model = std::make_unique<CausalLM>(CausalLM::load(c.encoder, s.pg, dtype));
+    s.encoder_tok = std::make_unique<Tokenizer>(Tokenizer::from_dir(c.encoder));
+    enc = s.encoder_model.get();
+    enc_tok = s.encoder_tok.get();
+  }
+  const TemplateConfig tmpl{unescape_template(c.prompt_template), unescape_template(c.target_template), c.verbalizers};
+  s.eval_split = eval_split_override.empty() ? (c.eval_split.empty() ? default_eval_split(c.task) : c.eval_split)
+                                             : eval_split_override;
+  if (need_train) {
+    s.train_examples = load_examples(c, "train", c.max_train_examples);
+    s.train_items = make_items(c.task, s.train_examples, tmpl, *s.tok, enc_tok, c.max_length);
+  }
+  s.eval_examples = load_examples(c, s.eval_split, c.max_eval_examples);
+  s.eval_items = make_items(c.task, s.eval_examples, tmpl, *s.tok, enc_tok, c.max_length);
+  const int64_t enc_pad = enc_tok ? enc_tok->pad_id().value_or(enc_tok->eos_id().value_or(0)) : s.pad_id;
+  if (uses_encoder(c.method)) {
+    // The encoder is frozen: each instance is embedded once and cached.
+    if (need_train)
+      s.train_emb = encode_instances(*enc, s.train_items, iota(s.train_items.size()), c.encoder_pooling,
+                                     c.eval_batch_size, enc_pad);
+    s.eval_emb = encode_instances(*enc, s.eval_items, iota(s.eval_items.size()), c.encoder_pooling,
+                                  c.eval_batch_size, enc_pad);
+  }
+  // Same seed on every rank: identical initial trainable parameters.
+  seed_everything(static_cast<uint64_t>(c.seed));
+  s.method = make_method(c, *s.fm, *s.tok, enc->hidden_size());
+  s.method->attach(*s.fm);
+  return s;
+}
+
+// The eval split scored with the run's method: label log-likelihoods (GLUE, in-domain tasks) or
+// generation and sandboxed execution (MBPP, CruxEval).
+EvalResult evaluate_run(Setup& s, std::vector<SampleOutcome>* outcomes = nullptr) {
+  const auto& c = s.cfg;
+  if (is_generation_task(c.task))
+    return evaluate_generation(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, *s.tok,
+                               c.eval_batch_size, s.pad_id, c.max_new_tokens, outcomes);
+  return evaluate_items(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, c.eval_batch_size, s.pad_id);
+}
+
+// The metric the best checkpoint is chosen by: accuracy, pass@1, else the negated dev loss.
+double selection_metric(const std::map<std::string, double>& m) {
+  for (const char* k : {"accuracy", "pass_at_1"})
+    if (m.count(k)) return m.at(k);
+  return m.count("loss") ? -m.at("loss") : 0.0;
+}
+
+// Saves adapter/ (and predictions.jsonl) from the right ranks.
+void save_adapter(Setup& s, const std::string& run_dir, const EvalResult* eval) {
+  const auto dir = run_dir + "/adapter";
+  if (s.method->collective_save() ? s.pg.dp_rank == 0 : s.pg.is_root()) s.method->save(dir);
+  if (s.pg.is_root() && eval) write_predictions(run_dir + "/predictions.jsonl", s.cfg.task, eval->predictions);
+  s.pg.world->barrier();
+}
+
+std::string device_name(const ProcessGroup& pg) { return pg.device.str(); }
+
+}  // namespace
+
+void install_checkpoint_signal() { std::signal(SIGUSR1, on_checkpoint_signal); }
+
+int run_training(const std::map<std::string, std::string>& kv, const std::string& run_dir) {
+  const auto cfg = TrainConfig::from_map(kv);
+  const auto ini = TrainConfig::to_ini(kv);
+  auto s = prepare(cfg, "", true);
+  auto& pg = s.pg;
+  check_same_config(pg, ini);
+  const auto ckpt_dir = run_dir + "/checkpoint";
+  const bool resume = checkpoint_exists(ckpt_dir);
+  if (pg.is_root()) {
+    fs::create_directories(run_dir);
+    if (resume && fs::exists(run_dir + "/config.ini")) {
+      std::ifstream in(run_dir + "/config.ini");
+      std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      LOPA_CHECK(old == ini, run_dir, "/config.ini: differs from this run's configuration; resume needs the same keys");
+    } else {
+      write_file_atomic(run_dir + "/config.ini", ini);
+    }
+  }
+  pg.world->barrier();
+
+  auto& method = *s.method;
+  auto& fm = *s.fm;
+  auto named = method.parameters();
+  std::vector<at::Tensor> params;
+  for (auto& [n, p] : named) params.push_back(p);
+  DataParallel dp(pg.dp, params);
+  if (pg.dp_size > 1) dp.broadcast_parameters(0);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+
+  const int64_t N = s.train_items.size();
+  LOPA_CHECK(N >= cfg.batch_size, cfg.task, " train: ", N, " examples, fewer than --batch-size ", cfg.batch_size);
+  LOPA_CHECK(cfg.batch_size / cfg.grad_accum >= pg.dp_size, "--batch-size ", cfg.batch_size, " / --grad-accum ",
+             cfg.grad_accum, " is smaller than the ", pg.dp_size, " data-parallel ranks");
+  const int64_t steps_per_epoch = N / cfg.batch_size;  // the last partial batch of an epoch is dropped
+  const int64_t total = cfg.max_steps > 0 ? cfg.max_steps : cfg.epochs * steps_per_epoch;
+
+  // Dropout streams: shared by the ranks of one tp group (replicated activations), distinct across dp.
+  seed_everything(rank_seed(static_cast<uint64_t>(cfg.seed) + 1, pg.dp_rank));
+  TrainState state;
+  if (resume) state = load_checkpoint(ckpt_dir, pg, named, opt);
+
+  std::unique_ptr<results::RunLog> log;
+  if (pg.is_root()) {
+    const auto path = run_dir + "/metrics.h5";
+    if (resume && fs::exists(path)) {
+      log = std::make_unique<results::RunLog>(results::RunLog::open_append(path));
+    } else {
+      results::RunInfo info;
+      info.method = cfg.method;
+      info.task = cfg.task;
+      info.model = cfg.model;
+      info.device = device_name(pg);
+      info.git_sha = build_git_sha();
+      nlohmann::json j;
+      for (const auto& k : train_config_keys()) {
+        auto it = kv.find(k.name);
+        j[k.name] = it != kv.end() ? it->second : std::string(k.default_value);
+      }
+      info.config_json = j.dump();
+      info.seed = cfg.seed;
+      info.world_size = pg.world_size;
+      info.tp = pg.tp_size;
+      info.dp = pg.dp_size;
+      info.trainable_params = method.num_trainable_parameters();
+      info.total_params = fm.num_parameters() + (cfg.method == "fft" ? 0 : method.num_trainable_parameters());
+      log = std::make_unique<results::RunLog>(results::RunLog::create(path, info));
+    }
+    log->set_attr("server_side_adapter", std::string(method.server_side_adapter() ? "yes" : "no"));
+  }
+  if (pg.is_root())
+    std::cerr << "lopa train: " << cfg.method << " on " << cfg.task << ", " << method.num_trainable_parameters()
+              << " trainable parameters, " << total << " steps (" << steps_per_epoch << " per epoch), "
+              << pg.describe() << (resume ? str(", resuming at step ", state.step) : std::string()) << std::endl;
+
+  const at::ScalarType amp = parse_autocast(cfg.autocast, fm.device(), "--autocast");
+  auto evaluate_and_track = [&](int64_t step) {
+    AutocastGuard amp_guard(fm.device(), amp);
+    auto res = evaluate_run(s);
+    if (log) log->log_eval(step, res.metrics);
+    const double metric = selection_metric(res.metrics);
+    if (pg.is_root()) {
+      std::cerr << "lopa train: step " << step << " eval";
+      for (const auto& [k, v] : res.metrics) std::cerr << " " << k << "=" << v;
+      std::cerr << std::endl;
+    }
+    if (state.best_step < 0 || metric > state.best_metric) {
+      state.best_metric = metric;
+      state.best_step = step;
+      save_adapter(s, run_dir, &res);
+      if (log) {
+        log->set_attr("best_step", step);
+        log->set_attr("best_metric", metric);
+      }
+    }
+  };
+
+  method.set_training(true);
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+  const auto t0 = std::chrono::steady_clock::now();
+  bool stopped = false;
+  for (int64_t step = state.step; step < total; ++step) {
+    const auto ts = std::chrono::steady_clock::now();
+    const int64_t epoch = step / steps_per_epoch, in_epoch = step % steps_per_epoch;
+    if (epoch != order_epoch) order = epoch_order(N, static_cast<uint64_t>(cfg.seed), epoch), order_epoch = epoch;
+    std::vector<int64_t> global(order.begin() + in_epoch * cfg.batch_size,
+                                order.begin() + (in_epoch + 1) * cfg.batch_size);
+    // Target tokens of the whole global batch: every rank's loss is scaled by it, so the averaged
+    // gradient is that of the global per-token mean, whatever the split over ranks and micro-batches.
+    int64_t global_tokens = 0;
+    for (auto i : global) global_tokens += s.train_items[i].targets[s.train_items[i].gold].size();
+    auto shard = batch_shard(cfg.batch_size, pg.dp_rank, pg.dp_size);
+    std::vector<int64_t> mine(global.begin() + shard.begin, global.begin() + shard.end);
+
+    const double lr = cfg.lr * schedule_factor(cfg.schedule, step, cfg.warmup_steps, total);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    const int64_t micro = cfg.grad_accum;
+    for (int64_t a = 0; a < micro; ++a) {
+      const int64_t b0 = mine.size() * a / micro, b1 = mine.size() * (a + 1) / micro;
+      if (b1 <= b0) continue;
+      std::vector<int64_t> idx(mine.begin() + b0, mine.begin() + b1);
+      auto batch = training_batch(s.train_items, idx, s.pad_id);
+      at::Tensor e;
+      if (method.needs_encoder()) e = s.train_emb.index_select(0, at::tensor(idx, at::kLong).to(s.train_emb.device()));
+      const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
+      loss_sum += micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp) * w;
+    }
+    if (pg.dp_size > 1) dp.average_gradients();
+    const double grad_norm = clip_gradients(named, method, pg, cfg.max_grad_norm);
+    opt.step();
+    if (pg.dp_size > 1) {
+      auto t = at::tensor({loss_sum}, at::kDouble);
+      pg.dp->all_reduce(t, ReduceOp::Sum);
+      loss_sum = t.item<double>();
+    }
+    state.step = step + 1;
+    state.epoch = state.step / steps_per_epoch;
+    state.batch_in_epoch = state.step % steps_per_epoch;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (log) log->log_train(state.step, loss_sum, lr, grad_norm, static_cast<double>(global_tokens) / dt, elapsed);
+
+    if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0 && state.step < total) evaluate_and_track(state.step);
+    if (cfg.save_every > 0 && state.step % cfg.save_every == 0 && state.step < total)
+      save_checkpoint(ckpt_dir, pg, named, opt, state);
+    // SIGUSR1 on any rank stops every rank after the same step.
+    auto flag = at::tensor({static_cast<double>(g_stop_requested)}, at::kDouble);
+    pg.world->all_reduce(flag, ReduceOp::Max);
+    if (flag.item<double>() > 0 && state.step < total) {
+      save_checkpoint(ckpt_dir, pg, named, opt, state);
+      if (log) log->flush();
+      if (pg.is_root()) std::cerr << "lopa train: checkpointed at step " << state.step << " on SIGUSR1" << std::endl;
+      stopped = true;
+      break;
+    }
+  }
+  if (stopped) return kTrainExitCheckpointed;
+  // A run restarted after completion does nothing but report.
+  if (!resume || state.step > read_checkpoint_state(ckpt_dir).step || !fs::exists(run_dir + "/adapter")) {
+    evaluate_and_track(state.step);
+    save_checkpoint(ckpt_dir, pg, named, opt, state);
+  }
+  if (log) {
+    log->set_attr("final_step", state.step);
+    log->set_status_completed();
+  }
+  return 0;
+}
+
+int run_evaluation(const std::string& run_dir, const std::string& split, const std::string& device,
+                   const std::string& details_path) {
+  auto kv = TrainConfig::read_ini(run_dir + "/config.ini");
+  if (!device.empty()) kv["device"] = device;
+  const auto cfg = TrainConfig::from_map(kv);
+  auto s = prepare(cfg, split, false);
+  s.method->load(run_dir + "/adapter");
+  AutocastGuard amp(s.fm->device(), parse_autocast(cfg.autocast, s.fm->device(), "--autocast"));
+  LOPA_CHECK(details_path.empty() || is_generation_task(cfg.task),
+             "lopa eval: --details is for the code tasks (mbpp, cruxeval-i, cruxeval-o)");
+  std::vector<SampleOutcome> outcomes;
+  auto res = evaluate_run(s, details_path.empty() ? nullptr : &outcomes);
+  if (s.pg.is_root()) {
+    write_predictions(run_dir + "/predictions.jsonl", cfg.task, res.predictions);
+    if (!details_path.empty()) write_score_details(details_path, outcomes);
+    int64_t step = 0;
+    if (checkpoint_exists(run_dir + "/checkpoint")) step = read_checkpoint_state(run_dir + "/checkpoint").best_step;
+    // Metrics of a split other than the reported one are recorded under "<split>_<metric>".
+    const bool reported = s.eval_split == (cfg.eval_split.empty() ? default_eval_split(cfg.task) : cfg.eval_split);
+    std::map<std::string, double> named;
+    for (const auto& [k, v] : res.metrics) named[reported ? k : s.eval_split + "_" + k] = v;
+    if (fs::exists(run_dir + "/metrics.h5")) {
+      auto log = results::RunLog::open_append(run_dir + "/metrics.h5");
+      log.log_eval(step, named);
+      log.set_status_completed();
+    }
+    nlohmann::json j(named);
+    j["split"] = s.eval_split;
+    j["examples"] = static_cast<int64_t>(s.eval_items.size());
+    std::cout << j.dump() << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace lopa
