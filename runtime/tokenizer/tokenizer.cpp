@@ -1,6 +1,7 @@
-// Tokenizer: loads tokenizer.json (+ tokenizer_config.json) and runs the Hugging Face pipeline:
-// added-token split → normalizer → pre-tokenizer → BPE → post-processor; decoding runs the decoder
-// chain. Every malformed input is a one-line lopa::Error naming the file.
+// Tokenizer: loads tokenizer.json (+ tokenizer_config.json), or the slow files through
+// slow_tokenizer.h, and runs the Hugging Face pipeline: added-token split → normalizer →
+// pre-tokenizer → BPE / WordPiece → post-processor (single or pair template); decoding runs the
+// decoder chain. Every malformed input is a one-line lopa::Error naming the file.
 #include "runtime/tokenizer/tokenizer.h"
 
 #include <algorithm>
@@ -13,11 +14,15 @@
 #include <sys/stat.h>
 #include <unordered_map>
 
-#include "runtime/tokenizer/bpe.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
+#include "runtime/tokenizer/bert.h"
+#include "runtime/tokenizer/bpe.h"
 #include "runtime/tokenizer/pretokenize.h"
+#include "runtime/tokenizer/slow_tokenizer.h"
 #include "runtime/tokenizer/tokenizer_json.h"
 #include "runtime/tokenizer/unicode.h"
+#include "runtime/tokenizer/wordpiece.h"
 
 namespace lopa {
 
@@ -31,8 +36,8 @@ json read_json(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   try {
-    return json::parse(ss.str());
-  } catch (const json::exception& e) {
+    return parse_json(ss.str());
+  } catch (const std::exception& e) {
     fail(path, ": invalid JSON: ", e.what());
   }
 }
@@ -54,10 +59,11 @@ std::string type_of(const std::string& path, const json& j, const char* what) {
 // ---- normalizers ----
 
 struct Normalizer {
-  enum class Kind { kSequence, kPrepend, kReplace, kNFC, kNFD, kStrip } kind = Kind::kSequence;
+  enum class Kind { kSequence, kPrepend, kReplace, kNFC, kNFD, kStrip, kBert, kLowercase } kind = Kind::kSequence;
   std::vector<Normalizer> children;
   std::string a, b;  // Prepend: a; Replace: a → b
   bool strip_left = false, strip_right = false;
+  bert::NormalizerOptions bert;
 
   std::string apply(std::string s) const {
     switch (kind) {
@@ -72,6 +78,10 @@ struct Normalizer {
         return unicode::nfc(s);
       case Kind::kNFD:
         return unicode::nfd(s);
+      case Kind::kBert:
+        return bert::normalize(s, bert);
+      case Kind::kLowercase:
+        return bert::lowercase(s);
       case Kind::kStrip: {
         auto cps = unicode::decode(s);
         size_t b0 = 0, e0 = cps.size();
@@ -108,6 +118,14 @@ Normalizer parse_normalizer(const std::string& path, const json& j) {
       n.kind = Normalizer::Kind::kStrip;
       n.strip_left = j.value("strip_left", true);
       n.strip_right = j.value("strip_right", true);
+    } else if (type == "BertNormalizer") {
+      n.kind = Normalizer::Kind::kBert;
+      n.bert.clean_text = j.value("clean_text", true);
+      n.bert.handle_chinese_chars = j.value("handle_chinese_chars", true);
+      if (j.contains("strip_accents") && !j["strip_accents"].is_null()) n.bert.strip_accents = j["strip_accents"].get<bool>();
+      n.bert.lowercase = j.value("lowercase", true);
+    } else if (type == "Lowercase") {
+      n.kind = Normalizer::Kind::kLowercase;
     } else {
       fail(path, ": unsupported normalizer type '", type, "'");
     }
@@ -169,6 +187,8 @@ pretok::PreTokenizer parse_pretokenizer(const std::string& path, const json& j) 
       p.individual_digits = j.value("individual_digits", false);
     } else if (type == "WhitespaceSplit") {
       p.kind = PreTokenizer::Kind::kWhitespaceSplit;
+    } else if (type == "BertPreTokenizer") {
+      p.kind = PreTokenizer::Kind::kBert;
     } else {
       fail(path, ": unsupported pre_tokenizer type '", type, "'");
     }
@@ -180,11 +200,15 @@ pretok::PreTokenizer parse_pretokenizer(const std::string& path, const json& j) 
 
 // ---- decoders ----
 
+const std::pair<const char*, const char*> kWordPieceCleanup[] = {
+    {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"},
+    {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+
 struct Decoder {
-  enum class Kind { kSequence, kByteLevel, kMetaspace, kReplace, kByteFallback, kFuse, kStrip } kind = Kind::kSequence;
+  enum class Kind { kSequence, kByteLevel, kMetaspace, kReplace, kByteFallback, kFuse, kStrip, kWordPiece } kind = Kind::kSequence;
   std::vector<Decoder> children;
-  std::string a, b;        // Replace a → b; Metaspace replacement a; Strip content a
-  bool prepend = true;     // Metaspace: prepend_scheme != never
+  std::string a, b;        // Replace a → b; Metaspace replacement a; Strip content a; WordPiece prefix a
+  bool prepend = true;     // Metaspace: prepend_scheme != never; WordPiece: cleanup
   size_t start = 0, stop = 0;  // Strip
 
   void apply(std::vector<std::string>& toks) const {
@@ -254,6 +278,19 @@ struct Decoder {
         toks.assign(1, all);
         return;
       }
+      case Kind::kWordPiece:
+        // HF decoders/wordpiece.rs: a piece with the prefix glues on, any other gets a space; the
+        // cleanup runs on each token after that (so " ." loses its space, "' s" keeps its own).
+        for (size_t i = 0; i < toks.size(); ++i) {
+          auto& t = toks[i];
+          if (i != 0) {
+            if (t.compare(0, a.size(), a) == 0) t.erase(0, a.size());
+            else t.insert(t.begin(), ' ');
+          }
+          if (prepend)
+            for (const auto& [from, to] : kWordPieceCleanup) t = unicode::replace_all(t, from, to);
+        }
+        return;
       case Kind::kStrip:
         for (auto& t : toks) {
           auto cps = unicode::decode(t, "token");
@@ -292,6 +329,10 @@ Decoder parse_decoder(const std::string& path, const json& j) {
       d.kind = Decoder::Kind::kByteFallback;
     } else if (type == "Fuse") {
       d.kind = Decoder::Kind::kFuse;
+    } else if (type == "WordPiece") {
+      d.kind = Decoder::Kind::kWordPiece;
+      d.a = j.value("prefix", std::string("##"));
+      d.prepend = j.value("cleanup", true);
     } else if (type == "Strip") {
       d.kind = Decoder::Kind::kStrip;
       d.a = j.at("content").get<std::string>();
@@ -415,9 +456,22 @@ bool file_exists(const std::string& p) {
 
 }  // namespace
 
+// A post-processor as the pieces of its single and pair templates (HF TemplateProcessing; Roberta-,
+// Bert- and ByteLevel processing are written as templates with the same ids and type ids).
+struct TemplatePiece {
+  int seq;                   // 0: $A, 1: $B, -1: special-token ids (only with add_special_tokens)
+  std::vector<int64_t> ids;  // seq == -1
+  int64_t type_id;
+};
+struct PostTemplate {
+  std::vector<TemplatePiece> single{{0, {}, 0}};
+  std::vector<TemplatePiece> pair{{0, {}, 0}, {1, {}, 1}};  // HF's default: type ids 0 and 1, nothing added
+};
+
 struct Tokenizer::Impl {
   std::string path;
-  BpeModel model;
+  BpeModel model;  // the vocab (and for BPE the merges)
+  std::optional<WordPieceModel> wordpiece;
   bool byte_level = false;
   std::optional<Normalizer> normalizer;
   std::optional<pretok::PreTokenizer> pre;
@@ -426,9 +480,9 @@ struct Tokenizer::Impl {
   std::unordered_map<int32_t, size_t> added_by_id;
   std::unordered_map<std::string, int32_t> added_by_content;
   AddedMatcher raw_matcher, normalized_matcher;
-  std::vector<int64_t> prefix, suffix;  // what add_special_tokens puts around the ids
+  PostTemplate post;
   std::string post_desc;
-  std::optional<int64_t> bos, eos, pad;
+  std::optional<int64_t> bos, eos, pad, mask;
 
   std::optional<int64_t> lookup(const std::string& tok) const {
     auto a = added_by_content.find(tok);
@@ -450,8 +504,39 @@ struct Tokenizer::Impl {
       }
       std::vector<pretok::Piece> pieces{{norm.substr(s.begin, s.end - s.begin), at_origin && s.begin == 0}};
       if (pre) pre->apply(pieces);
-      for (const auto& p : pieces) model.tokenize(p.text, out);
+      for (const auto& p : pieces) {
+        if (wordpiece) wordpiece->tokenize(model.vocab, p.text, out);
+        else model.tokenize(p.text, out);
+      }
     }
+  }
+
+  // One sequence as HF's encode_single_sequence: raw added tokens, then the pipeline on the rest.
+  std::vector<int32_t> encode_sequence(const std::string& text) const {
+    if (!unicode::is_valid_utf8(text)) unicode::decode(text, "Tokenizer::encode");  // throws with the offset
+    std::vector<Segment> segs;
+    raw_matcher.split(text, 0, segs);
+    std::vector<int32_t> ids;
+    ids.reserve(text.size() / 3 + 4);
+    for (const auto& s : segs) {
+      if (s.id >= 0) ids.push_back(s.id);
+      else encode_text(text.substr(s.begin, s.end - s.begin), s.begin == 0, ids);
+    }
+    return ids;
+  }
+
+  std::vector<int64_t> prefix() const {  // the special ids before $A in the single template
+    std::vector<int64_t> out;
+    for (const auto& p : post.single) {
+      if (p.seq >= 0) break;
+      out.insert(out.end(), p.ids.begin(), p.ids.end());
+    }
+    return out;
+  }
+  size_t added_count(bool pair) const {
+    size_t n = 0;
+    for (const auto& p : pair ? post.pair : post.single) n += p.ids.size();
+    return n;
   }
 };
 
@@ -462,17 +547,30 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
   const std::string tj = dir + "/tokenizer.json";
-  LOPA_CHECK(file_exists(tj), dir, ": no tokenizer.json in this directory");
+  if (!file_exists(tj) && has_slow_tokenizer_files(dir)) return from_slow_dir(dir);
+  LOPA_CHECK(file_exists(tj), dir, ": no tokenizer.json in this directory (nor vocab.txt, nor vocab.json + merges.txt)");
   const std::string cj = dir + "/tokenizer_config.json";
   return from_files(tj, file_exists(cj) ? cj : "");
 }
 
-bool Tokenizer::available(const std::string& dir) { return file_exists(dir + "/tokenizer.json"); }
+Tokenizer Tokenizer::from_slow_dir(const std::string& dir) {
+  SlowTokenizer slow = convert_slow_tokenizer(dir);
+  return build(slow.tj, slow.where, slow.config.dump(), slow.config_where);
+}
+
+bool Tokenizer::available(const std::string& dir) {
+  return file_exists(dir + "/tokenizer.json") || has_slow_tokenizer_files(dir);
+}
 
 Tokenizer Tokenizer::from_files(const std::string& path, const std::string& config_path) {
+  TokenizerJson tj = read_tokenizer_json(path);
+  return build(tj, path, config_path.empty() ? std::string("{}") : read_json(config_path).dump(), config_path);
+}
+
+Tokenizer Tokenizer::build(TokenizerJson& tj, const std::string& path, const std::string& config_text,
+                           const std::string& config_path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  TokenizerJson tj = read_tokenizer_json(path);
   const json& j = tj.tree;
   LOPA_CHECK(j.is_object(), path, ": top level is not a JSON object");
 
@@ -483,13 +581,36 @@ Tokenizer Tokenizer::from_files(const std::string& path, const std::string& conf
   if (m.contains("type")) {
     LOPA_CHECK(m["type"].is_string(), path, ": model \"type\" is not a string");
     mtype = m["type"].get<std::string>();
+  } else if (tj.has_merges) {
+    mtype = "BPE";  // the early serialization (GPT-2's, RoBERTa's files) has no type key
   } else {
-    LOPA_CHECK(tj.has_merges, path, ": model has no \"type\" (and no merges to recognise BPE by)");
-    mtype = "BPE";  // the early serialization (GPT-2's file) has no type key
+    // BERT's early file: a WordPiece model is the one with a subword prefix or a word-length limit
+    LOPA_CHECK(m.contains("continuing_subword_prefix") || m.contains("max_input_chars_per_word"), path,
+               ": model has no \"type\" (and neither merges nor WordPiece keys to recognise it by)");
+    mtype = "WordPiece";
   }
-  LOPA_CHECK(mtype == "BPE", path, ": unsupported model type '", mtype, "' (only BPE is implemented)");
+  LOPA_CHECK(mtype == "BPE" || mtype == "WordPiece", path, ": unsupported model type '", mtype,
+             "' (BPE and WordPiece are implemented)");
   auto& bpe = impl->model;
-  try {
+  if (mtype == "WordPiece") {
+    WordPieceModel wp;
+    wp.path = path;
+    try {
+      LOPA_CHECK(tj.has_vocab, path, ": WordPiece model has no \"vocab\" object");
+      if (m.contains("unk_token")) wp.unk_token = m["unk_token"].get<std::string>();
+      if (m.contains("continuing_subword_prefix"))
+        wp.continuing_subword_prefix = m["continuing_subword_prefix"].get<std::string>();
+      if (m.contains("max_input_chars_per_word")) wp.max_input_chars_per_word = m["max_input_chars_per_word"].get<size_t>();
+    } catch (const json::exception& e) {
+      fail(path, ": malformed WordPiece model: ", e.what());
+    }
+    bpe.vocab.reserve(tj.vocab.size() * 2);
+    for (auto& [tok, id] : tj.vocab) {
+      LOPA_CHECK(id >= 0 && id <= INT32_MAX, path, ": vocab entry '", tok, "' has no non-negative integer id");
+      bpe.vocab.emplace(std::move(tok), static_cast<int32_t>(id));
+    }
+    impl->wordpiece = std::move(wp);
+  } else try {
     LOPA_CHECK(tj.has_vocab, path, ": BPE model has no \"vocab\" object");
     bpe.vocab.reserve(tj.vocab.size() * 2);
     for (auto& [tok, id] : tj.vocab) {
@@ -572,8 +693,12 @@ Tokenizer Tokenizer::from_files(const std::string& path, const std::string& conf
     for (const auto& t : j["added_tokens"]) add_token(t, path);
   }
   json config = json::object();
-  if (!config_path.empty()) {
-    config = read_json(config_path);
+  {
+    try {
+      config = parse_json(config_text);
+    } catch (const std::exception& e) {
+      fail(config_path, ": invalid JSON: ", e.what());
+    }
     LOPA_CHECK(config.is_object(), config_path, ": top level is not a JSON object");
     if (config.contains("added_tokens_decoder") && config["added_tokens_decoder"].is_object())
       for (auto it = config["added_tokens_decoder"].begin(); it != config["added_tokens_decoder"].end(); ++it) {
@@ -591,9 +716,36 @@ Tokenizer Tokenizer::from_files(const std::string& path, const std::string& conf
   impl->raw_matcher.build(impl->added, false);
   impl->normalized_matcher.build(impl->added, true);
 
-  // -- special tokens
+  // -- special tokens; a BERT / RoBERTa file whose config names none gets its class's defaults, as
+  // transformers' BertTokenizerFast / RobertaTokenizerFast hold them (pad, mask and eos ids of an encoder).
+  std::string cls = config.value("tokenizer_class", std::string());
+  if (cls.size() > 4 && cls.compare(cls.size() - 4, 4, "Fast") == 0) cls.resize(cls.size() - 4);
+  const std::string post_type = j.contains("post_processor") && j["post_processor"].is_object()
+                                    ? j["post_processor"].value("type", std::string())
+                                    : std::string();
+  const bool roberta_class = cls == "RobertaTokenizer" || (cls.empty() && post_type == "RobertaProcessing");
+  const bool bert_class = cls == "BertTokenizer" || (cls.empty() && impl->wordpiece &&
+                                                     j.contains("normalizer") && j["normalizer"].is_object() &&
+                                                     j["normalizer"].value("type", std::string()) == "BertNormalizer");
+  auto class_default = [&](const std::string& key) -> const char* {
+    if (roberta_class) {
+      if (key == "bos_token") return "<s>";
+      if (key == "eos_token") return "</s>";
+      if (key == "pad_token") return "<pad>";
+      if (key == "mask_token") return "<mask>";
+    }
+    if (bert_class) {
+      if (key == "pad_token") return "[PAD]";
+      if (key == "mask_token") return "[MASK]";
+    }
+    return nullptr;
+  };
   auto config_token = [&](const char* key) -> std::optional<int64_t> {
-    if (!config.contains(key) || config[key].is_null()) return std::nullopt;
+    if (!config.contains(key)) {
+      const char* d = class_default(key);
+      return d ? impl->lookup(d) : std::nullopt;
+    }
+    if (config[key].is_null()) return std::nullopt;
     auto content = token_content(config[key]);
     LOPA_CHECK(content, config_path, ": \"", key, "\" is neither a string nor an AddedToken object");
     return impl->lookup(*content);
@@ -601,33 +753,76 @@ Tokenizer Tokenizer::from_files(const std::string& path, const std::string& conf
   impl->bos = config_token("bos_token");
   impl->eos = config_token("eos_token");
   impl->pad = config_token("pad_token");
+  impl->mask = config_token("mask_token");
 
-  // -- post-processor: the ids that add_special_tokens puts around a single sequence
-  std::vector<int64_t> tpl_prefix, tpl_suffix;
-  bool has_template = false;
+  // -- post-processor: the single and pair templates
+  std::optional<PostTemplate> tpl;
+  auto parse_template = [&](const json& p, const char* which) {
+    const json& spec = p.at(which);
+    const json specials = p.value("special_tokens", json::object());
+    std::vector<TemplatePiece> out;
+    auto special_ids = [&](const std::string& name) {
+      LOPA_CHECK(specials.contains(name), path, ": TemplateProcessing uses special token '", name,
+                 "' that its special_tokens map lacks");
+      return specials[name].at("ids").get<std::vector<int64_t>>();
+    };
+    if (spec.is_string()) {
+      // the string form "[CLS]:0 $A:0 [SEP]:0" (what TemplateProcessing's constructor takes)
+      std::istringstream ws(spec.get<std::string>());
+      std::string w;
+      while (ws >> w) {
+        int64_t type = 0;
+        const size_t colon = w.rfind(':');
+        if (colon != std::string::npos && colon + 1 < w.size() &&
+            w.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
+          type = std::stoll(w.substr(colon + 1));
+          w.resize(colon);
+        }
+        if (!w.empty() && w[0] == '$') {
+          const std::string id = w.substr(1);
+          LOPA_CHECK(id.empty() || id == "A" || id == "B" || id == "0" || id == "1", path,
+                     ": TemplateProcessing sequence '", w, "' is neither $A nor $B");
+          out.push_back({id == "B" || id == "1" ? 1 : 0, {}, type});
+        } else {
+          out.push_back({-1, special_ids(w), type});
+        }
+      }
+      return out;
+    }
+    for (const auto& piece : spec) {
+      if (piece.contains("Sequence")) {
+        const std::string id = piece["Sequence"].at("id").get<std::string>();
+        LOPA_CHECK(id == "A" || id == "B", path, ": TemplateProcessing sequence id '", id, "' is neither A nor B");
+        out.push_back({id == "B" ? 1 : 0, {}, piece["Sequence"].value("type_id", int64_t{0})});
+      } else if (piece.contains("SpecialToken")) {
+        const std::string name = piece["SpecialToken"].at("id").get<std::string>();
+        out.push_back({-1, special_ids(name), piece["SpecialToken"].value("type_id", int64_t{0})});
+      } else {
+        fail(path, ": TemplateProcessing piece is neither Sequence nor SpecialToken");
+      }
+    }
+    return out;
+  };
+  auto set_template = [&](PostTemplate t, const std::string& type) {
+    LOPA_CHECK(!tpl, path, ": a Sequence post_processor with two processors that add tokens is not supported (", type, ")");
+    tpl = std::move(t);
+  };
   std::function<void(const json&)> parse_post = [&](const json& p) {
     const std::string type = type_of(path, p, "post_processor");
     try {
       if (type == "TemplateProcessing") {
-        has_template = true;
-        bool seen_a = false;
-        for (const auto& piece : p.at("single")) {
-          if (piece.contains("Sequence")) {
-            seen_a = true;
-          } else if (piece.contains("SpecialToken")) {
-            const std::string name = piece["SpecialToken"].at("id").get<std::string>();
-            LOPA_CHECK(p.at("special_tokens").contains(name), path, ": TemplateProcessing uses special token '", name,
-                       "' that its special_tokens map lacks");
-            for (const auto& id : p["special_tokens"][name].at("ids"))
-              (seen_a ? tpl_suffix : tpl_prefix).push_back(id.get<int64_t>());
-          } else {
-            fail(path, ": TemplateProcessing piece is neither Sequence nor SpecialToken");
-          }
-        }
+        PostTemplate t;
+        t.single = parse_template(p, "single");
+        t.pair = p.contains("pair") ? parse_template(p, "pair") : t.single;
+        set_template(std::move(t), type);
       } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-        has_template = true;
-        tpl_prefix.push_back(p.at("cls").at(1).get<int64_t>());
-        tpl_suffix.push_back(p.at("sep").at(1).get<int64_t>());
+        const int64_t c = p.at("cls").at(1).get<int64_t>(), e = p.at("sep").at(1).get<int64_t>();
+        PostTemplate t;
+        t.single = {{-1, {c}, 0}, {0, {}, 0}, {-1, {e}, 0}};
+        // BERT: [CLS] A [SEP] B [SEP] with B's type ids 1; RoBERTa: <s> A </s></s> B </s>, every type id 0
+        if (type == "BertProcessing") t.pair = {{-1, {c}, 0}, {0, {}, 0}, {-1, {e}, 0}, {1, {}, 1}, {-1, {e}, 1}};
+        else t.pair = {{-1, {c}, 0}, {0, {}, 0}, {-1, {e}, 0}, {-1, {e}, 0}, {1, {}, 0}, {-1, {e}, 0}};
+        set_template(std::move(t), type);
       } else if (type == "ByteLevel") {
         // offsets only
       } else if (type == "Sequence") {
@@ -641,50 +836,72 @@ Tokenizer Tokenizer::from_files(const std::string& path, const std::string& conf
   };
   if (j.contains("post_processor") && !j["post_processor"].is_null()) parse_post(j["post_processor"]);
 
-  const std::string cls = config.value("tokenizer_class", std::string());
   const bool llama_class = cls.rfind("LlamaTokenizer", 0) == 0 || cls.rfind("CodeLlamaTokenizer", 0) == 0 ||
                            cls.rfind("GemmaTokenizer", 0) == 0;
   const bool cfg_has_flags = config.contains("add_bos_token") || config.contains("add_eos_token");
   const bool add_bos = config.value("add_bos_token", false), add_eos = config.value("add_eos_token", false);
+  // transformers' LlamaTokenizerFast.update_post_processor: "bos:0 $A:0 eos:0" and, for a pair,
+  // that followed by "bos:1 $B:1 eos:1" (each special only when its flag is on).
+  auto flags_template = [&] {
+    PostTemplate t;
+    t.single.clear();
+    t.pair.clear();
+    for (int seq = 0; seq < 2; ++seq) {
+      auto& pieces = seq == 0 ? t.single : t.pair;
+      for (int k = 0; k <= seq; ++k) {
+        if (add_bos && impl->bos) pieces.push_back({-1, {*impl->bos}, k});
+        pieces.push_back({k, {}, k});
+        if (add_eos && impl->eos) pieces.push_back({-1, {*impl->eos}, k});
+      }
+    }
+    return t;
+  };
   if (llama_class && cfg_has_flags) {
-    // transformers' LlamaTokenizerFast rebuilds the template from these two flags.
     if (add_bos) LOPA_CHECK(impl->bos, config_path, ": add_bos_token is true but there is no bos_token");
     if (add_eos) LOPA_CHECK(impl->eos, config_path, ": add_eos_token is true but there is no eos_token");
-    if (add_bos) impl->prefix.push_back(*impl->bos);
-    if (add_eos) impl->suffix.push_back(*impl->eos);
+    impl->post = flags_template();
     impl->post_desc = "tokenizer_config add_bos/add_eos";
-  } else if (has_template) {
+  } else if (tpl) {
     // The post-processor adds the special tokens; the config's add_bos_token never adds a second BOS.
-    impl->prefix = tpl_prefix;
-    impl->suffix = tpl_suffix;
+    impl->post = std::move(*tpl);
     impl->post_desc = "post_processor template";
   } else {
     // No post-processor that adds tokens: LlamaTokenizer-style loaders follow the config flags.
-    if (add_bos && impl->bos) impl->prefix.push_back(*impl->bos);
-    if (add_eos && impl->eos) impl->suffix.push_back(*impl->eos);
+    impl->post = flags_template();
     impl->post_desc = "tokenizer_config add_bos/add_eos";
   }
-  if (!impl->bos && !tpl_prefix.empty()) impl->bos = tpl_prefix.front();
+  const auto prefix = impl->prefix();
+  if (!impl->bos && !prefix.empty()) impl->bos = prefix.front();
   return Tokenizer(std::move(impl));
 }
 
-std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_special_tokens) const {
+Encoding Tokenizer::encode_full(const std::string& text, const std::string* pair, bool add_special_tokens) const {
   const Impl& im = *impl_;
-  if (!unicode::is_valid_utf8(text)) unicode::decode(text, "Tokenizer::encode");  // throws with the offset
-  std::vector<Segment> segs;
-  im.raw_matcher.split(text, 0, segs);
-  std::vector<int32_t> ids;
-  ids.reserve(text.size() / 3 + 4);
-  for (const auto& s : segs) {
-    if (s.id >= 0) ids.push_back(s.id);
-    else im.encode_text(text.substr(s.begin, s.end - s.begin), s.begin == 0, ids);
+  const std::vector<int32_t> a = im.encode_sequence(text);
+  const std::vector<int32_t> b = pair ? im.encode_sequence(*pair) : std::vector<int32_t>();
+  Encoding e;
+  const size_t n = a.size() + b.size() + im.added_count(pair != nullptr);
+  e.ids.reserve(n);
+  e.type_ids.reserve(n);
+  e.special_tokens_mask.reserve(n);
+  for (const auto& piece : pair ? im.post.pair : im.post.single) {
+    if (piece.seq < 0) {
+      if (!add_special_tokens) continue;
+      e.ids.insert(e.ids.end(), piece.ids.begin(), piece.ids.end());
+      e.type_ids.insert(e.type_ids.end(), piece.ids.size(), piece.type_id);
+      e.special_tokens_mask.insert(e.special_tokens_mask.end(), piece.ids.size(), 1);
+    } else {
+      const auto& seq = piece.seq == 0 ? a : b;
+      e.ids.insert(e.ids.end(), seq.begin(), seq.end());
+      e.type_ids.insert(e.type_ids.end(), seq.size(), piece.type_id);
+      e.special_tokens_mask.insert(e.special_tokens_mask.end(), seq.size(), 0);
+    }
   }
-  std::vector<int64_t> out;
-  out.reserve(ids.size() + im.prefix.size() + im.suffix.size());
-  if (add_special_tokens) out.insert(out.end(), im.prefix.begin(), im.prefix.end());
-  out.insert(out.end(), ids.begin(), ids.end());
-  if (add_special_tokens) out.insert(out.end(), im.suffix.begin(), im.suffix.end());
-  return out;
+  return e;
+}
+
+std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_special_tokens) const {
+  return encode_full(text, nullptr, add_special_tokens).ids;
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
@@ -728,9 +945,11 @@ int64_t Tokenizer::vocab_size() const {
 std::optional<int64_t> Tokenizer::bos_id() const { return impl_->bos; }
 std::optional<int64_t> Tokenizer::eos_id() const { return impl_->eos; }
 std::optional<int64_t> Tokenizer::pad_id() const { return impl_->pad; }
+std::optional<int64_t> Tokenizer::mask_id() const { return impl_->mask; }
 
 bool Tokenizer::adds_bos() const {
-  return impl_->bos && !impl_->prefix.empty() && impl_->prefix.front() == *impl_->bos;
+  const auto prefix = impl_->prefix();
+  return impl_->bos && !prefix.empty() && prefix.front() == *impl_->bos;
 }
 
 std::optional<int64_t> Tokenizer::token_to_id(const std::string& token) const { return impl_->lookup(token); }
@@ -751,10 +970,14 @@ std::string Tokenizer::describe() const {
   auto name = [&](const std::optional<int64_t>& id) {
     return id ? str(id_to_token(*id), "=", *id) : std::string("none");
   };
-  std::string kind = im.byte_level ? "byte-level BPE" : im.model.byte_fallback ? "BPE with byte fallback" : "BPE";
+  std::string kind = im.wordpiece                ? "WordPiece"
+                     : im.byte_level               ? "byte-level BPE"
+                     : im.model.byte_fallback      ? "BPE with byte fallback"
+                                                   : "BPE";
+  const size_t before = im.prefix().size(), all = im.added_count(false);
   return str(kind, ", vocab ", vocab_size(), " (", im.added.size(), " added tokens), bos ", name(im.bos), ", eos ",
-             name(im.eos), ", pad ", name(im.pad), ", add_special_tokens adds ", im.prefix.size(), " before / ",
-             im.suffix.size(), " after (", im.post_desc, ")");
+             name(im.eos), ", pad ", name(im.pad), ", add_special_tokens adds ", before, " before / ", all - before,
+             " after (", im.post_desc, ")");
 }
 
 }  // namespace lopa

@@ -375,8 +375,8 @@ TEST(TokenizerErrors, MalformedTokenizerJson) {
   j["model"]["type"] = "Foo";
   expect_load_error("unknown_model.json", j.dump(), "unsupported model type 'Foo'");
   j = good;
-  j["model"]["type"] = "WordPiece";
-  expect_load_error("wordpiece.json", j.dump(), "unsupported model type 'WordPiece'");
+  j["model"]["type"] = "WordLevel";
+  expect_load_error("wordlevel.json", j.dump(), "unsupported model type 'WordLevel'");
   j = good;
   j["model"].erase("vocab");
   expect_load_error("no_vocab.json", j.dump(), "no \"vocab\"");
