@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -39,6 +41,84 @@ using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC, as the supervisor'
 
 constexpr int kSlots = 256;
 constexpr uint32_t kUidBase = 1000000000u;
+
+// The program's file descriptors for the pass proof (see sandbox.h): the token to read, then the
+// channel to report it on.
+constexpr int kTokenFd = 4, kReportFd = 5;
+constexpr size_t kTokenChars = 32;
+
+// The harness, run as `python -I -B -c HARNESS PROGRAM_FILE`. It reads the token from fd 4 and closes
+// it, so the token is in no file, argument or environment variable the program can see. The token is
+// then only a bytes constant of a code object compiled here (`h`), and that code object is reachable
+// only through the f_code of the frame that runs it: the audit hook refuses that attribute for it
+// (sys._getframe, tracebacks and generators give frames, f_back leads up to it). h runs the program in
+// a fresh __main__ module and, only if the program's code returned (every statement ran: no exception,
+// no sys.exit, os._exit, signal or exec), writes the token to fd 5. The hook also refuses what would
+// read the token another way or skip statements: tracing and profiling (a trace function can jump
+// over lines), ctypes and native modules from outside the interpreter's prefixes (raw memory),
+// gc.get_objects/referrers/referents, /proc (its mem and fd files), starting other programs (they
+// would not carry the hook) and subinterpreters.
+constexpr const char* kHarness = R"PY(import sys
+def _lopa_harness():
+    import os
+    t = os.read(4, 64)
+    os.close(4)
+    if len(t) != 32 or not t.isalnum():
+        raise SystemExit('sandbox harness: no token on fd 4')
+    p = sys.argv[1]
+    with open(p, 'rb') as f:
+        c = compile(f.read(), p, 'exec', dont_inherit=True)
+    m = type(sys)('__main__')
+    m.__file__ = p
+    sys.modules['__main__'] = m
+    sys.argv = [p]
+    g = {'__builtins__': __builtins__, 'c': c, 'm': m.__dict__, 'w': os.write}
+    h = compile('exec(c, m)\nw(5, b"' + t.decode() + '")\n', '<harness>', 'exec')
+    del t
+    rp = os.path.realpath
+    roots = tuple(sorted({rp(x) + os.sep for x in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, '/usr')}))
+    deny_ev = ('ctypes.', 'gc.get_', 'sys.settrace', 'sys.setprofile', 'os.exec', 'os.posix_spawn', 'os.spawn',
+               'os.system', 'os.forkpty', 'pty.', 'subprocess.', 'cpython.PyInterpreterState_New',
+               'cpython._PySys_ClearAuditHooks')
+    deny_mod = frozenset(('ctypes', '_ctypes', '_posixsubprocess', '_xxsubinterpreters', '_xxinterpchannels',
+                          '_testcapi', '_testinternalcapi', '_testmultiphase', '_testsinglephase'))
+    def hook(ev, a):
+        if ev == 'object.__getattr__':
+            if a[1] == 'f_code' and getattr(a[0], 'f_globals', None) is g:
+                raise RuntimeError('sandbox: the harness frame is off limits')
+        elif ev == 'open':
+            if isinstance(a[0], (str, bytes)):
+                q = rp(os.fsdecode(a[0]))
+                if q == '/proc' or q.startswith('/proc/'):
+                    raise PermissionError('sandbox: /proc is off limits')
+        elif ev == 'import':
+            if a[0].partition('.')[0] in deny_mod:
+                raise ImportError('sandbox: module ' + a[0] + ' is not available')
+            if a[1] is not None and not rp(os.fsdecode(a[1])).startswith(roots):
+                raise ImportError('sandbox: native module ' + a[0] + ' from outside the interpreter')
+        elif ev.startswith(deny_ev):
+            raise PermissionError('sandbox: ' + ev + ' is not allowed')
+    sys.addaudithook(hook)
+    return h, g
+exec(*_lopa_harness())
+)PY";
+
+// A fresh random token (hex) per program: what the harness prints when, and only when, the program ran
+// to its end.
+std::string random_token() {
+  unsigned char b[kTokenChars / 2];
+  size_t got = 0;
+  while (got < sizeof b) {
+    const ssize_t n = getrandom(b + got, sizeof b - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    LOPA_CHECK(n > 0, "sandbox: getrandom: ", std::strerror(errno));
+    got += (size_t)n;
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string t;
+  for (unsigned char c : b) t += hex[c >> 4], t += hex[c & 15];
+  return t;
+}
 
 uint32_t first_uid() { return kUidBase + 256u * ((uint32_t)getpid() % 4000000u); }
 uid_t slot_uid(int slot) { return (uid_t)(first_uid() + (uint32_t)slot); }
@@ -256,6 +336,7 @@ struct Launch {
   uid_t uid;
   pid_t evaluator;
   int devnull, out_w, err_w, start_w, ctl_r, status_w;  // the supervisor's ends of the pipes
+  int token_r, report_w;  // the program's ends of the proof pipes (fds 4 and 5 of the program)
 };
 
 // What the supervisor reports when it exits.
@@ -271,7 +352,8 @@ struct Report {
 // The program's process: stdio, rlimits, the sandbox uid, then bwrap (or python). fd 3 is the
 // start pipe: under bwrap, `sh` inside the sandbox writes one byte to it and closes it just before it
 // execs python, so the evaluator sees when the program itself starts; without bwrap, this process
-// writes it and execve closes it (close-on-exec).
+// writes it and execve closes it (close-on-exec). fds 4 and 5 are the harness's token and report
+// pipes, passed on through bwrap and sh to python.
 [[noreturn]] void exec_program(const Launch& a, pid_t supervisor) {
   setpgid(0, 0);
   sigset_t none;
@@ -281,11 +363,17 @@ struct Report {
   dup2(a.devnull, 0);
   dup2(a.out_w, 1);
   dup2(a.err_w, 2);
-  if (a.start_w == 3) fcntl(3, F_SETFD, a.use_bwrap ? 0 : FD_CLOEXEC);
-  else if (a.use_bwrap) dup2(a.start_w, 3);  // dup2 clears close-on-exec: bwrap passes fd 3 on
-  else dup3(a.start_w, 3, O_CLOEXEC);
-  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0)
-    for (int fd = 4; fd < 65536; ++fd) close(fd);
+  // Out of the way of 3..5 first (a source may sit on another's target), then into place; dup2 clears
+  // close-on-exec, so bwrap passes them on.
+  const int start = fcntl(a.start_w, F_DUPFD_CLOEXEC, 16), token = fcntl(a.token_r, F_DUPFD_CLOEXEC, 16),
+            report = fcntl(a.report_w, F_DUPFD_CLOEXEC, 16);
+  if (start < 0 || token < 0 || report < 0) _exit(126);
+  if (a.use_bwrap) dup2(start, 3);
+  else dup3(start, 3, O_CLOEXEC);
+  dup2(token, kTokenFd);
+  dup2(report, kReportFd);
+  if (syscall(SYS_close_range, 6u, ~0u, 0u) != 0)
+    for (int fd = 6; fd < 65536; ++fd) close(fd);
   if (chdir(a.workdir) != 0) _exit(126);
   const SandboxLimits& L = *a.limits;
   set_limit(RLIMIT_CPU, L.cpu_seconds);
@@ -336,7 +424,7 @@ void kill_sample(const Launch& a, pid_t program, bool program_reaped) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != a.evaluator) _exit(1);
-  int keep[] = {0, 1, 2, a.devnull, a.out_w, a.err_w, a.start_w, a.ctl_r, a.status_w};
+  int keep[] = {0, 1, 2, a.devnull, a.out_w, a.err_w, a.start_w, a.ctl_r, a.status_w, a.token_r, a.report_w};
   close_other_fds(keep, (int)(sizeof keep / sizeof keep[0]));
   // Every signal is blocked (the evaluator blocked them around fork): SIGCHLD arrives on a signalfd.
   sigset_t chld;
@@ -352,6 +440,8 @@ void kill_sample(const Launch& a, pid_t program, bool program_reaped) {
   close(a.out_w);
   close(a.err_w);
   close(a.start_w);
+  close(a.token_r);
+  close(a.report_w);
   close(a.devnull);
   if (program > 0) {
     rep.launched = 1;
@@ -406,6 +496,38 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
+// The read-only mounts of everything the interpreter needs, and nothing else of the host: /usr, the
+// root-level links into it (or the directories, without merged /usr), the interpreter's prefixes when
+// they are not under /usr (the directory `python` is in, e.g. a venv, and where it resolves to), and a
+// minimal /etc. Not the data root, run directories, home or the host's /tmp.
+std::vector<std::string> interpreter_mounts(const std::string& python) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> m = {"--ro-bind", "/usr", "/usr"};
+  const auto add = [&](std::initializer_list<std::string> args) { m.insert(m.end(), args); };
+  for (const char* d : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+    std::error_code ec;
+    const auto st = fs::symlink_status(d, ec);
+    if (ec || !fs::exists(st)) continue;
+    if (fs::is_symlink(st)) {
+      const auto target = fs::read_symlink(d, ec);
+      if (!ec) add({"--symlink", target.string(), d});
+    } else if (fs::is_directory(st)) {
+      add({"--ro-bind", d, d});
+    }
+  }
+  std::vector<std::string> prefixes;
+  std::error_code ec;
+  for (const fs::path& p : {fs::path(python), fs::weakly_canonical(fs::path(python), ec)}) {
+    const std::string prefix = p.parent_path().parent_path().lexically_normal().string();  // PREFIX/bin/python
+    if (prefix.empty() || prefix == "/" || prefix == "/usr" || prefix.rfind("/usr/", 0) == 0) continue;
+    if (std::find(prefixes.begin(), prefixes.end(), prefix) == prefixes.end()) prefixes.push_back(prefix);
+  }
+  for (const auto& p : prefixes) add({"--ro-bind", p, p});
+  for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives"})
+    add({"--ro-bind-try", f, f});
+  return m;
+}
+
 }  // namespace
 
 std::pair<uint32_t, uint32_t> sandbox_uid_range() { return {first_uid(), (uint32_t)kSlots}; }
@@ -414,6 +536,7 @@ Sandbox::Sandbox(SandboxOptions opts) : opts_(std::move(opts)) {
   workers_ = opts_.workers > 0 ? opts_.workers : (int)std::max(1u, std::thread::hardware_concurrency());
   workers_ = std::min(workers_, kSlots);
   LOPA_CHECK(access(opts_.python.c_str(), X_OK) == 0, "sandbox: python interpreter ", opts_.python, " not found");
+  mounts_ = interpreter_mounts(opts_.python);
   std::string why;
   if (access(opts_.bwrap.c_str(), X_OK) != 0) {
     why = "bubblewrap (" + opts_.bwrap + ") is not installed (Debian package bubblewrap)";
@@ -426,7 +549,8 @@ Sandbox::Sandbox(SandboxOptions opts) : opts_(std::move(opts)) {
   }
   if (why.empty()) {
     sandboxed_ = true;
-    description_ = "bubblewrap: user/net/pid/ipc/uts namespaces, read-only root, private /tmp";
+    description_ = "bubblewrap: user/net/pid/ipc/uts namespaces, only the interpreter's files (read-only), private "
+                   "/tmp; a pass is proven by the harness";
     return;
   }
   for (char& c : why)
@@ -514,18 +638,24 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
   std::vector<std::string> args;
   if (use_bwrap) {
     args = {opts_.bwrap, "--unshare-user", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
-            "--size", std::to_string(L.tmpfs_bytes), "--tmpfs", "/tmp",
-            "--ro-bind", file, "/tmp/program.py", "--chdir", "/tmp",
-            "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
-            "--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", "/tmp",
-            // Set-up is done once this shell runs: it reports the start on fd 3, closes it, and
-            // becomes the interpreter.
-            "--", "/bin/sh", "-c", "printf s >&3 && exec 3>&- && exec \"$0\" \"$@\"",
-            opts_.python, "-I", "-B", "/tmp/program.py"};
+            "--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"};
+    args.insert(args.end(), mounts_.begin(), mounts_.end());
+    const std::vector<std::string> rest = {
+        "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
+        "--size", std::to_string(L.tmpfs_bytes), "--tmpfs", "/tmp",
+        "--ro-bind", file, "/tmp/program.py", "--chdir", "/tmp",
+        // The root (bubblewrap's own tmpfs, holding only the mount points) read-only: nothing but /tmp,
+        // whose size is capped, is writable.
+        "--remount-ro", "/",
+        "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+        "--setenv", "LANG", "C.UTF-8", "--setenv", "TMPDIR", "/tmp",
+        // Set-up is done once this shell runs: it reports the start on fd 3, closes it, and
+        // becomes the interpreter.
+        "--", "/bin/sh", "-c", "printf s >&3 && exec 3>&- && exec \"$0\" \"$@\"",
+        opts_.python, "-I", "-B", "-c", kHarness, "/tmp/program.py"};
+    args.insert(args.end(), rest.begin(), rest.end());
   } else {
-    args = {opts_.python, "-I", "-B", file};
+    args = {opts_.python, "-I", "-B", "-c", kHarness, file};
   }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -535,12 +665,13 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
   const std::string workdir = use_bwrap ? std::string("/") : dir;
 
   int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, start_p[2] = {-1, -1}, ctl_p[2] = {-1, -1}, status_p[2] = {-1, -1};
+  int token_p[2] = {-1, -1}, report_p[2] = {-1, -1};
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   auto close_all = [&] {
-    for (int* p : {out_p, err_p, start_p, ctl_p, status_p}) close_fd(p[0]), close_fd(p[1]);
+    for (int* p : {out_p, err_p, start_p, ctl_p, status_p, token_p, report_p}) close_fd(p[0]), close_fd(p[1]);
     close_fd(devnull);
   };
-  for (int* p : {out_p, err_p, start_p, ctl_p, status_p})
+  for (int* p : {out_p, err_p, start_p, ctl_p, status_p, token_p, report_p})
     if (pipe2(p, O_CLOEXEC) != 0) {
       const int e = errno;
       close_all();
@@ -548,8 +679,20 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
       remove_tree(dir);
       fail("sandbox: pipe: ", std::strerror(e));
     }
+  // The token waits in its pipe (far below the pipe's capacity); the write end closes before the fork,
+  // so nothing but the program's fd 4 ever holds it.
+  const std::string token = random_token();
+  const bool token_written = write(token_p[1], token.data(), token.size()) == (ssize_t)token.size();
+  close_fd(token_p[1]);
+  if (!token_written) {
+    const int e = errno;
+    close_all();
+    release_slot(slot);
+    remove_tree(dir);
+    fail("sandbox: writing the harness token: ", std::strerror(e));
+  }
   Launch a{argv.data(), envp, workdir.c_str(), &L, nproc, root, use_bwrap, uid, getpid(),
-           devnull, out_p[1], err_p[1], start_p[1], ctl_p[0], status_p[1]};
+           devnull, out_p[1], err_p[1], start_p[1], ctl_p[0], status_p[1], token_p[0], report_p[1]};
 
   // Signals stay blocked in the supervisor (it takes SIGCHLD from a signalfd); this thread gets its
   // mask back right after the fork.
@@ -560,7 +703,8 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
   if (sup == 0) supervise(a);
   const int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  for (int* fd : {&out_p[1], &err_p[1], &start_p[1], &ctl_p[0], &status_p[1], &devnull}) close_fd(*fd);
+  for (int* fd : {&out_p[1], &err_p[1], &start_p[1], &ctl_p[0], &status_p[1], &token_p[0], &report_p[1], &devnull})
+    close_fd(*fd);
   if (sup < 0) {
     close_all();
     release_slot(slot);
@@ -572,7 +716,8 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
   bool open_fd[2] = {true, true};
   std::string* keep[2] = {&res.out, &res.err};
   int64_t total = 0;
-  bool started = false, start_open = true, status_open = true, have_report = false;
+  bool started = false, start_open = true, status_open = true, have_report = false, proof_open = true;
+  std::string proof;  // what arrived on the program's fd 5 (the first 4 KiB)
   Report rep;
   size_t rep_got = 0;
   Clock::time_point t_start{};
@@ -599,7 +744,7 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
     if (write(ctl_p[1], &b, 1) < 0) {}  // the supervisor may have exited already
   };
   char chunk[65536];
-  while (open_fd[0] || open_fd[1] || start_open || status_open) {
+  while (open_fd[0] || open_fd[1] || start_open || status_open || proof_open) {
     const auto now = Clock::now();
     if (kill_reason.empty() && !have_report) {
       if (!started && now >= setup_deadline) {
@@ -618,12 +763,13 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
         probe_at = now < run_deadline ? run_deadline : now + window;
       }
     }
-    struct pollfd pfd[4];
-    int np = 0, map[4];
+    struct pollfd pfd[5];
+    int np = 0, map[5];
     for (int i = 0; i < 2; ++i)
       if (open_fd[i]) pfd[np] = {fds[i], POLLIN, 0}, map[np++] = i;
     if (start_open) pfd[np] = {start_p[0], POLLIN, 0}, map[np++] = 2;
     if (status_open) pfd[np] = {status_p[0], POLLIN, 0}, map[np++] = 3;
+    if (proof_open) pfd[np] = {report_p[0], POLLIN, 0}, map[np++] = 4;
     int wait_ms = 1000;
     if (kill_reason.empty() && !have_report) {
       const auto next = started ? probe_at : setup_deadline;
@@ -647,6 +793,16 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
         }
         start_open = false;
         close_fd(start_p[0]);
+        continue;
+      }
+      if (i == 4) {  // the harness's proof: the token, written once the program's last statement ran
+        ssize_t n = read(report_p[0], chunk, sizeof chunk);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) {
+          proof_open = false;
+          continue;
+        }
+        if (proof.size() < 4096) proof.append(chunk, (size_t)std::min<ssize_t>(n, 4096 - (ssize_t)proof.size()));
         continue;
       }
       if (i == 3) {  // the supervisor's report, then end of file when it has exited
@@ -696,6 +852,7 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
   if ((kill_reason == "timeout" || kill_reason == "cpu_limit") && have_report && rep.launched && rep.end_ns < killed_ns)
     kill_reason.clear();
 
+  res.proven = proof.find(token) != std::string::npos;
   const int ws = rep.wait_status;
   if (have_report && rep.launched) {
     if (WIFEXITED(ws)) res.exit_code = WEXITSTATUS(ws);
@@ -718,7 +875,10 @@ ExecResult Sandbox::run_mode(const std::string& program, bool use_bwrap) const {
   } else if (sigkill && res.cpu_seconds >= 0.8 * (double)L.cpu_seconds) {
     res.status = "cpu_limit";
   } else if (WIFEXITED(ws)) {
-    res.status = res.exit_code == 0 ? "passed" : "failed";
+    res.status = res.exit_code == 0 && res.proven ? "passed" : "failed";
+    if (res.exit_code == 0 && !res.proven)
+      note = "sandbox: exit status 0, but the harness did not see the program's last statement run (an early "
+             "sys.exit, os._exit, atexit hook or signal, or a refused operation): not a pass";
   } else {
     res.status = "signal";
   }

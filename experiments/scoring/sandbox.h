@@ -1,9 +1,20 @@
 // Sandbox: runs untrusted (model-written) Python programs, each in a child `python3 -I` inside
 // bubblewrap, and reports pass/fail. Per program:
+//  - A pass is proven by the harness, never by the exit status alone: the program runs under a harness
+//    (`python -I -B -c HARNESS program.py`) that receives a fresh random token on fd 4 (in no file,
+//    argument or environment variable), closes it, runs the program's code, and writes the token to fd 5
+//    only when that code returned, i.e. every statement (every assertion) ran. sys.exit(0), os._exit(0),
+//    an atexit hook, a signal, closing stdout or monkey-patching cannot produce it; an audit hook keeps
+//    the program from reading it (the harness's frame code, raw memory via ctypes or /proc, gc
+//    traversal, tracing that skips lines, other programs, subinterpreters; see sandbox.cpp). passed =
+//    exit status 0 and the token seen, within every limit.
 //  - bwrap --unshare-user/net/pid/ipc/uts (+cgroup when possible), --disable-userns, --die-with-parent,
-//    --new-session; read-only bind of /, minimal read-only /dev, fresh /proc; /tmp is a private,
-//    size-capped tmpfs and the program's own (initially empty) working directory, the only writable
-//    path; the program itself is a read-only file in it. No network (empty network namespace).
+//    --new-session; only what the interpreter needs is mounted, read-only: /usr (and the root-level
+//    links into it), the interpreter's prefix when outside /usr, a minimal /etc (loader cache, time
+//    zone); nothing of the data root, run directories or home. Minimal read-only /dev, fresh /proc;
+//    /tmp is a private, size-capped tmpfs and the program's own (initially empty) working directory,
+//    the only writable path; the program itself is a read-only file in it. No network (empty network
+//    namespace).
 //  - rlimits: CPU seconds, address space, file size, open files, processes, no core files.
 //  - When the evaluator runs as root, each running program gets its own unprivileged uid
 //    (1e9 + 256 * (pid % 4e6) + slot): RLIMIT_NPROC is not enforced for root, and a private uid also
@@ -57,11 +68,13 @@ struct SandboxOptions {
 };
 
 struct ExecResult {
-  bool passed = false;      // exited normally with status 0, within every limit
-  // "passed"; "failed" (non-zero exit; under bubblewrap a program killed by signal N exits 128+N);
+  bool passed = false;      // exited normally with status 0 and proven (below), within every limit
+  // "passed"; "failed" (non-zero exit, or exit 0 without the harness's proof; under bubblewrap a program
+  // killed by signal N exits 128+N);
   // "signal" (killed by a signal, without bubblewrap); "cpu_limit" (out of CPU time); "timeout" (still
   // waiting at the wall-clock deadline); "output_limit"; "error" (the sandbox could not start it).
   std::string status;
+  bool proven = false;      // the harness reported that the program's last statement ran (its token)
   int exit_code = -1;       // when exited normally
   int term_signal = 0;      // when killed by a signal
   std::string out, err;     // captured stdout / stderr (at most capture_bytes each)
@@ -94,6 +107,7 @@ class Sandbox {
   ExecResult run_mode(const std::string& program, bool use_bwrap) const;
 
   SandboxOptions opts_;
+  std::vector<std::string> mounts_;  // bwrap arguments mounting the interpreter (interpreter_mounts)
   bool sandboxed_ = false;
   std::string description_;
   int workers_ = 1;

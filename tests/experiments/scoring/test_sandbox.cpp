@@ -383,7 +383,8 @@ TEST(Sandbox, CannotWriteOutsideItsDirectory) {
       "        pass\n"
       "open('own.txt', 'w').write('ok')  # its own directory is writable\n"
       "print(bad)\n"
-      "raise SystemExit(1 if bad else 0)\n";
+      "if bad:\n"
+      "    raise SystemExit(1)\n";
   ExecResult r = sandbox().run(prog);
   EXPECT_EQ(r.out, "[]\n") << r.err;
   EXPECT_EQ(read_file(keep), "original");
@@ -441,7 +442,8 @@ TEST(Sandbox, GigabyteOfOutputIsCutOff) {
 
 TEST(Sandbox, ParallelWorkersKeepOrder) {
   std::vector<std::string> progs;
-  for (int i = 0; i < 12; ++i) progs.push_back("print(" + std::to_string(i) + " * 2)\nraise SystemExit(" + std::to_string(i % 2) + ")\n");
+  for (int i = 0; i < 12; ++i)
+    progs.push_back("print(" + std::to_string(i) + " * 2)\n" + (i % 2 ? "raise SystemExit(1)\n" : ""));
   auto rs = sandbox().run_all(progs);
   ASSERT_EQ(rs.size(), 12u);
   for (int i = 0; i < 12; ++i) {
@@ -466,4 +468,146 @@ TEST(Sandbox, RefusesToRunUnsandboxedUnlessUnsafeExec) {
   ExecResult r = u.run("print(6 * 7)");
   EXPECT_TRUE(r.passed);
   EXPECT_EQ(r.out, "42\n");
+}
+
+// ---- Scoring integrity (issue 18): a pass is proven by the harness, and the sandbox shows nothing of
+// the host but the interpreter.
+
+TEST(Sandbox, ExitStatusZeroWithoutTheHarnessProofIsNoPass) {
+  // Each ends with exit status 0 without its last statement (a failing assertion) having run: counted
+  // as passed before, when the exit status decided.
+  const std::vector<std::pair<std::string, std::string>> early = {
+      {"os._exit", "import os\nos._exit(0)\nassert False\n"},
+      {"atexit", "import atexit, os\natexit.register(lambda: os._exit(0))\nassert 1 == 2\n"},
+      {"sys.exit", "import sys\nsys.exit(0)\nassert False\n"},
+      {"exit()", "exit()\nassert False\n"},
+      {"SystemExit in a function", "def f():\n    raise SystemExit\nf()\nassert False\n"},
+      {"excepthook + atexit", "import sys, atexit, os\nsys.excepthook = lambda *a: None\n"
+                              "atexit.register(lambda: os._exit(0))\nassert False\n"},
+      {"closed stdout", "import os, sys\nos.close(1)\nos.close(2)\nos._exit(0)\nassert False\n"},
+      {"signal handler", "import os, signal\nsignal.signal(signal.SIGALRM, lambda *a: os._exit(0))\n"
+                         "signal.alarm(1)\nwhile True:\n    pass\n"},
+      {"forked child exits 0", "import os\nif os.fork() == 0:\n    os._exit(0)\nos.wait()\nos._exit(0)\nassert False\n"},
+  };
+  for (const auto& [what, prog] : early) {
+    ExecResult r = sandbox().run(prog);
+    EXPECT_EQ(r.exit_code, 0) << what << ": " << r.status << " " << r.err;
+    EXPECT_FALSE(r.proven) << what;
+    EXPECT_FALSE(r.passed) << what;
+    EXPECT_EQ(r.status, "failed") << what;
+    EXPECT_NE(r.err.find("not a pass"), std::string::npos) << what << ": " << r.err;
+  }
+  // The same programs with the assertion true and no early exit pass, proven.
+  ExecResult ok = sandbox().run("import os\nassert 1 == 1\n");
+  EXPECT_TRUE(ok.passed) << ok.err;
+  EXPECT_TRUE(ok.proven);
+}
+
+TEST(Sandbox, TheProofCannotBeForged) {
+  // Attempts to find or fake the token, or to skip the failing assertion, each followed by os._exit(0)
+  // so that only the proof decides. Every one must fail; the ones that touch a refused operation say so.
+  const std::vector<std::pair<std::string, std::string>> forgeries = {
+      {"frame walk", "import sys, os\nf = sys._getframe()\nwhile f is not None:\n    try:\n"
+                     "        for k in f.f_code.co_consts:\n            if isinstance(k, bytes):\n"
+                     "                os.write(5, k)\n    except RuntimeError as e:\n        print(e, flush=True)\n"
+                     "    f = f.f_back\nos._exit(0)\nassert False\n"},
+      {"traceback frames", "import os\ntry:\n    raise ValueError\nexcept ValueError as e:\n"
+                           "    f = e.__traceback__.tb_frame\nwhile f is not None:\n    try:\n"
+                           "        [os.write(5, k) for k in f.f_code.co_consts if isinstance(k, bytes)]\n"
+                           "    except RuntimeError as e:\n        print(e, flush=True)\n    f = f.f_back\nos._exit(0)\nassert False\n"},
+      {"harness globals", "import sys, os\ng = sys._getframe().f_back.f_globals\ng['w'](5, b'0' * 32)\n"
+                          "os.write(5, b'f' * 32)\nos._exit(0)\nassert False\n"},
+      {"token fd", "import os\nprint(os.read(4, 64))\n"},
+      {"proc mem", "import os\nfor p in ['/proc/self/mem', '/proc/self/fd/4', '/proc/1/mem']:\n    try:\n"
+                   "        open(p, 'rb')\n        print('opened', p, flush=True)\n    except OSError as e:\n        print(e, flush=True)\n"
+                   "os.symlink('/proc/self/mem', 'm')\ntry:\n    open('m', 'rb')\n    print('opened via link', flush=True)\n"
+                   "except OSError as e:\n    print(e, flush=True)\nos._exit(0)\nassert False\n"},
+      {"ctypes", "import ctypes\nos._exit(0)\n"},
+      {"gc", "import gc, os\nfor o in gc.get_objects():\n    pass\nos._exit(0)\nassert False\n"},
+      {"trace jump", "import sys, os\ndef t(frame, ev, arg):\n    if ev == 'line' and frame.f_lineno == 6:\n"
+                     "        frame.f_lineno = 7\n    return t\nsys.settrace(t)\nsys._getframe().f_trace = t\n"
+                     "assert False\nx = 1\n"},
+      {"another program", "import os\nos.execv('/usr/bin/python3', ['python3', '-c', 'import os; os._exit(0)'])\n"},
+      {"subprocess", "import subprocess\nsubprocess.run(['/bin/true'])\n"},
+      {"posix_spawn", "import os\nos.posix_spawn('/bin/true', ['true'], {})\n"},
+      {"native module", "import importlib.machinery, importlib.util, os\nopen('x.so', 'wb').write(b'\\x7fELF' + b'\\0' * 64)\n"
+                        "l = importlib.machinery.ExtensionFileLoader('x', '/tmp/x.so')\n"
+                        "importlib.util.module_from_spec(importlib.util.spec_from_loader('x', l))\n"},
+      {"subinterpreter", "import _xxsubinterpreters\n"},
+  };
+  for (const auto& [what, prog] : forgeries) {
+    ExecResult r = sandbox().run(prog);
+    EXPECT_FALSE(r.passed) << what << ": " << r.out << r.err;
+    EXPECT_FALSE(r.proven) << what;
+  }
+  ExecResult walk = sandbox().run(forgeries[0].second);
+  EXPECT_NE(walk.out.find("harness frame is off limits"), std::string::npos) << walk.out << walk.err;
+  ExecResult mem = sandbox().run(forgeries[4].second);
+  EXPECT_EQ(mem.out.find("opened"), std::string::npos) << mem.out;
+  EXPECT_NE(mem.out.find("/proc is off limits"), std::string::npos) << mem.out;
+  ExecResult jump = sandbox().run(forgeries[7].second);
+  EXPECT_NE(jump.err.find("sys.settrace is not allowed"), std::string::npos) << jump.err;
+  ExecResult native = sandbox().run(forgeries[11].second);
+  EXPECT_NE(native.err.find("native module"), std::string::npos) << native.err;
+}
+
+TEST(Sandbox, OrdinaryProgramsStillPass) {
+  // What correct completions do: the standard library (namedtuple and enum read their caller's frame),
+  // a __main__ guard, recursion, forking helpers, warnings, and more output than is captured (the
+  // proof does not travel on stdout).
+  const std::vector<std::string> progs = {
+      "import collections, re, math, heapq, itertools, functools, bisect, cmath, datetime, copy, enum, typing\n"
+      "P = collections.namedtuple('P', 'a b')\nclass C(enum.Enum):\n    A = 1\nassert P(1, 2).b == 2 and C.A.value == 1\n"
+      "assert re.sub('a', 'b', 'aa') == 'bb' and heapq.nsmallest(1, [3, 1]) == [1]\n",
+      "def f(n):\n    return 1 if n < 2 else n * f(n - 1)\nif __name__ == '__main__':\n    assert f(10) == 3628800\n",
+      "import sys\nsys.setrecursionlimit(5000)\nimport warnings\nwarnings.warn('w')\nassert sys.argv[0].endswith('program.py')\n",
+      "import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.waitpid(pid, 0)\nassert True\n",
+      "import sys\nfor i in range(4000):\n    print('x' * 40)\n",
+      "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    s = traceback.format_exc()\nassert 'ZeroDivisionError' in s\n",
+  };
+  auto rs = sandbox().run_all(progs);
+  for (size_t i = 0; i < rs.size(); ++i) {
+    EXPECT_TRUE(rs[i].passed) << "program " << i << ": " << rs[i].status << " " << rs[i].err;
+    EXPECT_TRUE(rs[i].proven) << "program " << i;
+  }
+  EXPECT_TRUE(rs[4].truncated);
+}
+
+TEST(Sandbox, SeesNothingOfTheHostButTheInterpreter) {
+  // The canonical solutions, the user's home, the checkout (run directories live beside it), the
+  // host's /tmp and /etc's secrets exist on the host, and must not in the sandbox.
+  const std::string solutions = std::string(LOPA_SHARED_DIR) + "/data/mbpp/mbpp_release_v1_canonical_solutions.jsonl";
+  const char* home_env = std::getenv("HOME");
+  const std::string home = home_env && *home_env ? home_env : "/root";
+  char dir[] = "/tmp/lopa-test-visible-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  chmod(dir, 0755);
+  const std::string host_tmp = std::string(dir) + "/secret.txt";
+  std::ofstream(host_tmp) << "secret";
+  chmod(host_tmp.c_str(), 0644);
+  const std::vector<std::string> hidden = {solutions, std::string(LOPA_SHARED_DIR) + "/data", home, LOPA_SOURCE_DIR,
+                                           host_tmp, "/etc/passwd", "/etc/hostname", "/var", "/sys"};
+  struct stat st;
+  for (const auto& p : hidden) ASSERT_EQ(stat(p.c_str(), &st), 0) << p << " should exist on the host";
+  std::string list;
+  for (const auto& p : hidden) list += "'" + p + "', ";
+  ExecResult r = sandbox().run(
+      "import os\nseen = []\nfor p in [" + list + "]:\n"
+      "    try:\n"
+      "        if os.path.isdir(p):\n            os.listdir(p)\n        else:\n            open(p, 'rb').read(1)\n"
+      "        seen.append(p)\n"
+      "    except OSError:\n        pass\n"
+      "print(seen)\n"
+      "print(sorted(os.listdir('/')))\n"
+      "for p in ['/x', '/usr/x', '/etc/x']:\n"
+      "    try:\n        open(p, 'w')\n        seen.append('wrote ' + p)\n    except OSError:\n        pass\n"
+      "assert not seen, seen\n");
+  EXPECT_TRUE(r.passed) << r.out << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "[]") << r.out;
+  // The root holds the mount points only.
+  EXPECT_EQ(r.out.find("'home'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("'work'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("'root'"), std::string::npos) << r.out;
+  unlink(host_tmp.c_str());
+  rmdir(dir);
 }
