@@ -61,7 +61,7 @@ Dataset load_cruxeval(const TaskInfo& info, const std::string& data_dir, const s
   const bool input_mode = info.name == "cruxeval-i";
   TextLines tl = read_text_lines(path);
   std::vector<Example> all;
-  int64_t skipped = 0;
+  SkippedRows skipped;
   for (size_t i = 0; i < tl.lines.size(); ++i) {
     const std::string& line = tl.lines[i];
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
@@ -79,7 +79,7 @@ Dataset load_cruxeval(const TaskInfo& info, const std::string& data_dir, const s
     }
     if (!why.empty()) {
       if (opts.skip_bad_rows) {
-        ++skipped;
+        skipped.add((int64_t)i + 1, why);
         continue;
       }
       fail(path, ":", i + 1, ": malformed row: ", why, " (use skip-bad-rows to skip such rows)");
@@ -92,15 +92,20 @@ Dataset load_cruxeval(const TaskInfo& info, const std::string& data_dir, const s
     ex.prompt = render_template(default_prompt_template(info.name), ex.fields);
     all.push_back(std::move(ex));
   }
+  if (all.empty()) fail_no_examples(path, info.name, (int64_t)tl.lines.size(), skipped);
   Dataset ds;
   ds.task = info.name;
   ds.split = split;
   ds.files = {path};
-  ds.skipped_rows = skipped;
+  ds.skipped_rows = skipped.count;
   for (int64_t i : cruxeval_split_indices((int64_t)all.size(), split, opts.cruxeval_seed)) {
     all[i].row = i;
     ds.examples.push_back(all[i]);
   }
+  // A short file (the release has 800 samples) leaves the test split empty.
+  LOPA_CHECK(!ds.examples.empty(), path, ":", tl.lines.size(), ": no examples for ", info.name, " ", split, ": the file has ",
+             all.size(), " samples and this split takes those after the first ", kCruxEvalTrainSize,
+             " of the seeded permutation (the release has 800)");
   return ds;
 }
 

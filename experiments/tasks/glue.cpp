@@ -50,6 +50,7 @@ Dataset load_glue(const TaskInfo& info, const std::string& data_dir, const std::
   ds.split = split;
   ds.files = {path};
   ds.skipped_rows = t.skipped;
+  SkippedRows skipped = t.skipped_rows;
   ds.examples.reserve(t.rows.size());
   for (size_t r = 0; r < t.rows.size(); ++r) {
     const auto& row = t.rows[r];
@@ -65,6 +66,7 @@ Dataset load_glue(const TaskInfo& info, const std::string& data_dir, const std::
       if (ex.label_index < 0) {
         if (opts.skip_bad_rows) {
           ++ds.skipped_rows;
+          skipped.add(line, "label '" + ex.label + "'");
           continue;
         }
         std::string valid;
@@ -77,6 +79,7 @@ Dataset load_glue(const TaskInfo& info, const std::string& data_dir, const std::
     if (id_col >= 0 && ex.id.empty()) {
       if (opts.skip_bad_rows) {
         ++ds.skipped_rows;
+        skipped.add(line, "empty " + cols.id);
         continue;
       }
       fail(path, ":", line, ": malformed row: empty ", cols.id, " (use skip-bad-rows to skip such rows)");
@@ -84,6 +87,7 @@ Dataset load_glue(const TaskInfo& info, const std::string& data_dir, const std::
     ex.fields["idx"] = ex.id;
     ds.examples.push_back(std::move(ex));
   }
+  if (ds.examples.empty()) fail_no_examples(path, info.name + " " + split, t.last_line, skipped);
   return ds;
 }
 

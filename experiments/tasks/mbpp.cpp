@@ -24,6 +24,7 @@ Dataset load_mbpp(const TaskInfo& info, const std::string& data_dir, const std::
   ds.split = split;
   ds.files = {path};
   int64_t row = 0;
+  SkippedRows skipped;
   for (size_t i = 0; i < tl.lines.size(); ++i) {
     const std::string& line = tl.lines[i];
     if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not rows
@@ -45,6 +46,7 @@ Dataset load_mbpp(const TaskInfo& info, const std::string& data_dir, const std::
     if (!why.empty()) {
       if (opts.skip_bad_rows) {
         ++ds.skipped_rows;
+        skipped.add(lineno, why);
         continue;
       }
       fail(path, ":", lineno, ": malformed row: ", why, " (use skip-bad-rows to skip such rows)");
@@ -58,6 +60,7 @@ Dataset load_mbpp(const TaskInfo& info, const std::string& data_dir, const std::
     ex.label = ex.reference;
     ds.examples.push_back(std::move(ex));
   }
+  if (ds.examples.empty()) fail_no_examples(path, info.name + " " + split, (int64_t)tl.lines.size(), skipped);
   return ds;
 }
 

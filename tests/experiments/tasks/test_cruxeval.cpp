@@ -119,3 +119,40 @@ TEST(CruxEval, OfficialPostprocessing) {
   EXPECT_EQ(cruxeval_program(e, "f(3)", true), "def f(x):\n    return x + 1\nassert 4 == f(3)");
   EXPECT_EQ(cruxeval_program(e, "f(3)", false), "");  // the official harness rejects calling f on the input
 }
+
+// Issue 18: a short or malformed cruxeval.jsonl ended in "cruxeval-o test: no examples" from the
+// trainer, naming no file. A malformed row names its line; a file too short for the test split (the
+// release has 800 samples, train takes 400 of them) names the file and says why.
+TEST(CruxEval, MalformedOrShortFilesNameFileAndLine) {
+  char dir[] = "/tmp/lopa-test-crux-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string root = dir, file = root + "/cruxeval/cruxeval.jsonl";
+  ASSERT_EQ(system(("mkdir -p " + root + "/cruxeval").c_str()), 0);
+  const std::string row = "{\"code\": \"def f(x):\\n    return x\", \"input\": \"1\", \"output\": \"1\", \"id\": \"sample_0\"}\n";
+  auto write = [&](const std::string& text) {
+    FILE* f = fopen(file.c_str(), "w");
+    fputs(text.c_str(), f);
+    fclose(f);
+  };
+  auto error_of = [&](const std::string& split, bool skip) {
+    LoadOptions o;
+    o.skip_bad_rows = skip;
+    try {
+      load_task("cruxeval-o", root, split, o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  write(row + "{\"code\": \"def f(x): return x\", \"input\": \"1\", \"output\": 1, \"id\": \"sample_1\"}\n");
+  EXPECT_EQ(error_of("all", false),
+            file + ":2: malformed row: missing string field 'output' (use skip-bad-rows to skip such rows)");
+  EXPECT_EQ(error_of("test", false), error_of("all", false));
+  EXPECT_EQ(error_of("test", true), file + ":2: no examples for cruxeval-o test: the file has 1 samples and this split "
+                                           "takes those after the first 400 of the seeded permutation (the release has 800)");
+  EXPECT_EQ(error_of("all", true), "");
+  write("{\"code\": 1}\n");
+  EXPECT_EQ(error_of("train", true), file + ":1: no examples for cruxeval-o: all 1 rows were malformed and skipped, the "
+                                            "first on this line (missing string field 'code')");
+  ASSERT_EQ(system(("rm -rf " + root).c_str()), 0);
+}

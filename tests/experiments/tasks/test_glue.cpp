@@ -228,3 +228,36 @@ TEST(Templates, PredictLabelIsAlwaysValid) {
   EXPECT_EQ(predict_label_name("rte", {-0.1, -0.2}), "entailment");
   EXPECT_THROW(predict_label_name("rte", {-0.1}), Error);
 }
+
+// Issue 18: invalid UTF-8 in a GLUE TSV surfaced only at tokenization ("Tokenizer::encode: invalid
+// UTF-8 at byte 84"), naming no file. It is a malformed row now, with file and line (skippable); an
+// empty result names the file and the first skipped row.
+TEST(Glue, InvalidUtf8AndEmptyResultsNameFileAndLine) {
+  fs::path root = temp_root("utf8");
+  const std::string file = (root / "glue/SST-2/train.tsv").string();
+  write(file, "sentence\tlabel\ngood film \t1\nbad \xc3\x28 film \t0\nfine caf\xc3\xa9 \t1\n");
+  EXPECT_EQ(error_of([&] { load_task("sst2", root.string(), "train"); }),
+            file + ":3: malformed row: invalid UTF-8 at byte 5 (use skip-bad-rows to skip such rows)");
+  LoadOptions skip;
+  skip.skip_bad_rows = true;
+  auto d = load_task("sst2", root.string(), "train", skip);
+  ASSERT_EQ(d.examples.size(), 2u);
+  EXPECT_EQ(d.skipped_rows, 1);
+  EXPECT_EQ(d.examples[1].fields.at("sentence"), "fine caf\xc3\xa9 ");  // valid multi-byte text stays
+  // Overlong forms, surrogates and a truncated sequence at the end of the line are invalid too.
+  for (const std::string bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    write(file, "sentence\tlabel\nx" + bad + "\t1\n");
+    EXPECT_EQ(error_of([&] { load_task("sst2", root.string(), "train"); }),
+              file + ":2: malformed row: invalid UTF-8 at byte 2 (use skip-bad-rows to skip such rows)");
+  }
+  write(file, "sente\xffnce\tlabel\nx\t1\n");
+  EXPECT_EQ(error_of([&] { load_task("sst2", root.string(), "train"); }), file + ":1: invalid UTF-8 at byte 6 of the header");
+  // Every row skipped, or no rows at all.
+  write(file, "sentence\tlabel\na\xff\t1\nb\t2\n");
+  EXPECT_EQ(error_of([&] { load_task("sst2", root.string(), "train", skip); }),
+            file + ":2: no examples for sst2 train: all 2 rows were malformed and skipped, the first on this line "
+                   "(invalid UTF-8)");
+  write(file, "sentence\tlabel\n");
+  EXPECT_EQ(error_of([&] { load_task("sst2", root.string(), "train"); }), file + ":1: no examples for sst2 train in the file");
+  fs::remove_all(root);
+}

@@ -73,3 +73,33 @@ TEST(Mbpp, MalformedRowNamesFileAndLine) {
   EXPECT_EQ(d.skipped_rows, 2);
   ASSERT_EQ(system(("rm -rf " + root).c_str()), 0);
 }
+
+// Issue 18: a split whose rows were all malformed (and skipped) ended in "mbpp test: no examples"
+// from the trainer, naming no file; the loader names the file and the first bad row.
+TEST(Mbpp, NoExamplesNamesFileAndFirstSkippedRow) {
+  char dir[] = "/tmp/lopa-test-mbpp-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string root = dir, file = root + "/mbpp/mbpp_test_release_v1.jsonl";
+  ASSERT_EQ(system(("mkdir -p " + root + "/mbpp").c_str()), 0);
+  FILE* f = fopen(file.c_str(), "w");
+  fputs("\n{\"task_id\": \"MBPP/2\", \"prompt\": \"p\"}\n[1, 2]\n", f);
+  fclose(f);
+  LoadOptions o;
+  o.skip_bad_rows = true;
+  try {
+    load_task("mbpp", root, "test", o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file + ":2: no examples for mbpp test: all 2 rows were malformed and skipped, the "
+                                            "first on this line (missing string field 'canonical_solution')");
+  }
+  f = fopen(file.c_str(), "w");
+  fclose(f);
+  try {
+    load_task("mbpp", root, "test");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file + ":1: no examples for mbpp test in the file");
+  }
+  ASSERT_EQ(system(("rm -rf " + root).c_str()), 0);
+}
