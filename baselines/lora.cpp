@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "lopa/adapter_io.h"
+#include "runtime/base/dropout.h"
 #include "runtime/base/error.h"
 #include "runtime/distributed/tensor_parallel.h"
 #include "runtime/model/causal_lm.h"
@@ -85,7 +86,7 @@ struct Lora::Module {
     at::Tensor y;
     if (!row_parallel) {
       if (!(last_x.defined() && last_x.is_same(x))) {
-        auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
+        auto xd = lopa::dropout(x.to(A.scalar_type()), dropout, training);
         // x replicated: h = A x is whole on every rank; its gradient gathers every rank's B-slice share.
         last_h = tp::copy_to_region(at::linear(xd, A), *tp);
         last_x = x;
@@ -95,7 +96,7 @@ struct Lora::Module {
       if (++uses == parts.size()) last_x = last_h = at::Tensor();
       y = at::linear(h, parts.size() == 1 ? B : B.narrow(0, offset, rows));
     } else {
-      auto xd = at::dropout(x.to(A.scalar_type()), dropout, training && dropout > 0);
+      auto xd = lopa::dropout(x.to(A.scalar_type()), dropout, training);
       // x is this rank's slice: the projection's reduction sums A_local x_local over ranks; B is
       // replicated and used on a partial sum, so its gradient is all-reduced.
       y = at::linear(at::linear(xd, A), tp::copy_to_region(B, *tp));
