@@ -39,8 +39,8 @@ void print_encoding(const Tokenizer& tok, const std::string& text, const std::st
 int cmd_tokenize(const Args& args) {
   po::options_description desc("tokenize");
   desc.add_options()
-      ("tokenizer", po::value<std::string>()->required(), "model or tokenizer directory holding tokenizer.json (or the tokenizer.json file)")
-      ("input", po::value<std::string>(), "file with one JSON object {\"text\": ...} per line")
+      ("tokenizer", po::value<std::string>()->required(), "model or tokenizer directory holding tokenizer.json or slow files (vocab.txt; vocab.json + merges.txt), or the tokenizer.json file")
+      ("input", po::value<std::string>(), "file with one JSON object {\"text\": ...} per line, optionally with a \"pair\" string")
       ("text", po::value<std::string>(), "a single string to tokenize")
       ("pair", po::value<std::string>(), "with --text: a second sequence (a sentence pair)")
       ("add-special-tokens", po::bool_switch(), "add what the post-processor adds (HF add_special_tokens=True)");

@@ -156,7 +156,18 @@ void read_merges_txt(const std::string& path, TokenizerJson& tj) {
 }  // namespace
 
 bool has_slow_tokenizer_files(const std::string& dir) {
-  return is_file(dir + "/vocab.txt") || (is_file(dir + "/vocab.json") && is_file(dir + "/merges.txt"));
+  if (!is_file(dir + "/vocab.txt") && !(is_file(dir + "/vocab.json") && is_file(dir + "/merges.txt"))) return false;
+  // Slow files of a class converted here only (a Qwen2 or Llama directory without tokenizer.json still
+  // serves the commands that take token ids); a config that cannot be read is reported when loading.
+  const std::string cfg_path = dir + "/tokenizer_config.json";
+  if (!is_file(cfg_path)) return true;
+  try {
+    const json cfg = read_object(cfg_path);
+    return !cfg.contains("tokenizer_class") || !cfg["tokenizer_class"].is_string() ||
+           family_of_class(cfg["tokenizer_class"].get<std::string>()) != Family::kNone;
+  } catch (const Error&) {
+    return true;
+  }
 }
 
 SlowTokenizer convert_slow_tokenizer(const std::string& dir) {

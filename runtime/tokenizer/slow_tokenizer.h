@@ -17,7 +17,7 @@ struct SlowTokenizer {
   std::string config_where;
 };
 
-// Whether DIR holds vocab.txt, or vocab.json and merges.txt.
+// Whether DIR holds vocab.txt, or vocab.json and merges.txt, of a class this converter handles.
 bool has_slow_tokenizer_files(const std::string& dir);
 SlowTokenizer convert_slow_tokenizer(const std::string& dir);
 

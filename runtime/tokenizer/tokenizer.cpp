@@ -547,7 +547,8 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
   const std::string tj = dir + "/tokenizer.json";
-  if (!file_exists(tj) && has_slow_tokenizer_files(dir)) return from_slow_dir(dir);
+  const bool slow_files = file_exists(dir + "/vocab.txt") || (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt"));
+  if (!file_exists(tj) && slow_files) return from_slow_dir(dir);  // names the class when it cannot convert it
   LOPA_CHECK(file_exists(tj), dir, ": no tokenizer.json in this directory (nor vocab.txt, nor vocab.json + merges.txt)");
   const std::string cj = dir + "/tokenizer_config.json";
   return from_files(tj, file_exists(cj) ? cj : "");

@@ -267,8 +267,16 @@ TEST(EncoderTokenizer, SlowFilesConfigAndErrors) {
       EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
     }
   };
-  expect_error(slow_dir("bad-class", "bert", {"vocab.txt"}, R"({"tokenizer_class": "T5Tokenizer"})"),
-               "tokenizer_class 'T5Tokenizer' has no slow-file converter");
+  // A class without a converter here: not available (ids-only use still works), and loading it says why.
+  const std::string t5 = slow_dir("bad-class", "bert", {"vocab.txt"}, R"({"tokenizer_class": "T5Tokenizer"})");
+  EXPECT_FALSE(Tokenizer::available(t5));
+  try {
+    Tokenizer::from_slow_dir(t5);
+    ADD_FAILURE() << "loaded without error";
+  } catch (const lopa::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer_class 'T5Tokenizer' has no slow-file converter"), std::string::npos)
+        << e.what();
+  }
   const std::string bad_merges = temp_dir() + "/bad-merges";
   fs::create_directories(bad_merges);
   fs::copy_file(kTok + "roberta/vocab.json", bad_merges + "/vocab.json", fs::copy_options::overwrite_existing);
