@@ -33,6 +33,7 @@ int cmd_info(const Args& args) {
 
   std::cout << "model:        " << dir << "\n"
             << "architecture: " << cfg.architecture << " (model_type " << cfg.model_type << ")\n"
+            << "kind:         " << info.kind << "\n"
             << "parameters:   " << info.num_parameters << (cfg.tie_word_embeddings ? " (tied embeddings)" : "") << "\n"
             << "layers:       " << cfg.num_hidden_layers << ", hidden " << cfg.hidden_size << ", intermediate "
             << cfg.intermediate_size << ", heads " << cfg.num_attention_heads << " (kv " << cfg.num_key_value_heads

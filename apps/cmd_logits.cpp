@@ -1,5 +1,6 @@
 // `lopa logits`: what model(**inputs).logits is for a transformers user — full-vocabulary float32
-// logits at every position of each input line, for debugging and parity checks.
+// logits at every position of each input line (a *ForMaskedLM checkpoint: its masked-LM logits), for
+// debugging and parity checks.
 #include <iostream>
 #include <optional>
 #include <sys/stat.h>

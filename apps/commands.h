@@ -23,6 +23,7 @@ int cmd_info(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_logits(const Args& args);
+int cmd_embed(const Args& args);
 int cmd_init_model(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);

@@ -16,6 +16,7 @@ const std::vector<Command>& commands() {
       {"tokenize", cmd_tokenize, "text to token ids with a model's tokenizer.json (no special tokens)"},
       {"generate", cmd_generate, "generate text from a checkpoint (greedy or temperature/top-p sampling, KV cache)"},
       {"logits", cmd_logits, "full-vocabulary logits at every position of JSON-line inputs (parity checks)"},
+      {"embed", cmd_embed, "one pooled embedding per JSON-line input (encoders: RoBERTa/CodeBERT, BERT, CodeSage; decoders)"},
       {"init-model", cmd_init_model, "write a randomly initialised checkpoint of any supported architecture"},
       {"train", cmd_train, "train one cell (LoPA, PT, IDPG, LoRA, prefix, FFT); resumes from RUN_DIR/checkpoint"},
       {"eval", cmd_eval, "evaluate a trained run's adapter; write predictions.jsonl and metrics"},

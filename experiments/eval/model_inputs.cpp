@@ -8,6 +8,7 @@
 
 #include "runtime/base/error.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/encoder.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
@@ -75,9 +76,10 @@ void write_logits(const CausalLM& model, const std::vector<ModelInput>& inputs,
     auto ids = at::tensor(x.ids, lopt).view({1, T});
     at::Tensor mask;
     if (!x.attention_mask.empty()) mask = at::tensor(x.attention_mask, lopt).view({1, T});
-    // Positions as transformers' forward takes them without position_ids: 0 … T-1 (right padding
-    // leaves the real positions unchanged; lopa's own cumsum default serves left-padded generation).
-    auto pos = at::arange(T, lopt).view({1, T});
+    // Positions as transformers' forward makes them without position_ids: 0 … T-1 for most families
+    // (right padding leaves the real positions unchanged; lopa's own cumsum default serves left-padded
+    // generation), RoBERTa's count of non-pad ids from padding_idx + 1.
+    auto pos = model.architecture().position_ids(ids);
     auto logits = model.lm_logits(model.forward(model.embed(ids), mask, nullptr, pos)).to(at::kCPU, at::kFloat)[0];
     if (!model.process_group().is_root()) continue;
     nlohmann::json rows = nlohmann::json::array();
@@ -88,6 +90,22 @@ void write_logits(const CausalLM& model, const std::vector<ModelInput>& inputs,
       rows.push_back(std::move(row));
     }
     emit(nlohmann::json{{"logits", std::move(rows)}}.dump());
+  }
+}
+
+void write_embeddings(const Encoder& encoder, const std::vector<ModelInput>& inputs,
+                      const std::function<void(const std::string&)>& emit) {
+  c10::InferenceMode guard;
+  const auto lopt = at::TensorOptions().dtype(at::kLong);
+  for (const auto& x : inputs) {
+    const int64_t T = static_cast<int64_t>(x.ids.size());
+    auto ids = at::tensor(x.ids, lopt).view({1, T});
+    at::Tensor mask;
+    if (!x.attention_mask.empty()) mask = at::tensor(x.attention_mask, lopt).view({1, T});
+    auto e = encoder.embed(ids, mask).to(at::kCPU, at::kFloat).contiguous();
+    if (!encoder.model().process_group().is_root()) continue;
+    std::vector<float> v(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    emit(nlohmann::json{{"embedding", v}}.dump());
   }
 }
 

@@ -13,6 +13,7 @@ namespace lopa {
 
 class Tokenizer;
 class CausalLM;
+class Encoder;
 
 struct ModelInput {
   std::vector<int64_t> ids;
@@ -29,5 +30,10 @@ std::vector<ModelInput> read_model_inputs(const std::string& path, const Tokeniz
 // it, and `emit` is called on the root only.
 void write_logits(const CausalLM& model, const std::vector<ModelInput>& inputs,
                   const std::function<void(const std::string&)>& emit);
+
+// The pooled embedding of each input (a batch of one, exactly as given; the encoder's pooling) handed to `emit`
+// as one JSON line {"embedding": [H floats]}. Collective under tp, `emit` called on the root only.
+void write_embeddings(const Encoder& encoder, const std::vector<ModelInput>& inputs,
+                      const std::function<void(const std::string&)>& emit);
 
 }  // namespace lopa

@@ -1,4 +1,5 @@
-// The tensor table derived from an architecture's spec, shared by loading, init-model and info.
+// The tensor table derived from an architecture's spec, shared by loading, init-model and info; the
+// defaults of positions and pooling.
 #include "runtime/model/architecture.h"
 
 #include <algorithm>
@@ -19,6 +20,26 @@ std::vector<std::string> Architecture::lora_modules() const {
   }
   return out;
 }
+
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::None: return "none";
+    case Pooling::First: return "first";
+    case Pooling::Mean: return "mean";
+    case Pooling::Last: return "last";
+  }
+  return "?";
+}
+
+at::Tensor Architecture::position_ids(const at::Tensor& ids) const {
+  return embeds_position_ids(ids.size(0), ids.size(1), ids.device());
+}
+
+at::Tensor Architecture::embeds_position_ids(int64_t B, int64_t T, c10::Device device) const {
+  return at::arange(T, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0).expand({B, T});
+}
+
+Pooling Architecture::pooling() const { return spec().causal ? Pooling::Last : Pooling::None; }
 
 ProjectionSpec column_parallel(Role role, Shard shard, int64_t in, int64_t out, std::string module, bool bias,
                                int64_t row_offset) {
@@ -56,6 +77,8 @@ std::vector<TensorSpec> tensor_table(const ModelSpec& s, const ModelConfig& c) {
   };
   out.push_back({s.embed + ".weight", {V, d}, TensorSpec::Embedding});
   if (!s.position_embed.empty()) out.push_back({s.position_embed + ".weight", {c.max_position_embeddings, d}, TensorSpec::Embedding});
+  if (!s.token_type_embed.empty()) out.push_back({s.token_type_embed + ".weight", {s.token_types, d}, TensorSpec::Embedding});
+  if (!s.embed_norm.empty()) norm(s.embed_norm);
   for (const auto& L : s.layers) {
     for (const auto& n : L.norms) norm(n);
     // A module's stored rows: the sum of its parts' outputs (fused q | k | v, gate | up).
@@ -73,11 +96,18 @@ std::vector<TensorSpec> tensor_table(const ModelSpec& s, const ModelConfig& c) {
       if (p->has_bias) out.push_back({m + ".bias", {rows}, TensorSpec::Bias});
     }
   }
-  norm(s.final_norm);
+  if (!s.final_norm.empty()) norm(s.final_norm);
+  if (!s.has_lm_head) return out;
+  if (!s.head_dense.empty()) {
+    out.push_back({s.head_dense + ".weight", {d, d}, TensorSpec::Matrix});
+    out.push_back({s.head_dense + ".bias", {d}, TensorSpec::Bias});
+    norm(s.head_norm);
+  }
   if (!s.lm_head.empty()) {
     out.push_back({s.lm_head + ".weight", {V, d}, TensorSpec::Matrix});
     if (s.lm_head_bias) out.push_back({s.lm_head + ".bias", {V}, TensorSpec::Bias});
   }
+  if (!s.output_bias.empty()) out.push_back({s.output_bias, {V}, TensorSpec::Bias});
   return out;
 }
 

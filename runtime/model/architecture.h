@@ -1,7 +1,8 @@
-// Architecture: what distinguishes one decoder family from another, in one place — its config.json
-// keys, the table of its Hugging Face tensors (how each maps onto the shared blocks and splits over
-// tensor-parallel ranks), and its block's forward composed from the shared blocks. One file per family
-// in runtime/model/arch/, one line in runtime/model/registry.cpp; nothing else asks which family it is.
+// Architecture: what distinguishes one model family from another (decoders and bidirectional encoders),
+// in one place — its config.json keys, the table of its Hugging Face tensors (how each maps onto the
+// shared blocks and splits over tensor-parallel ranks), its block's forward composed from the shared
+// blocks, its position ids and its pooling. One file per family in runtime/model/arch/, one line in
+// runtime/model/registry.cpp; nothing else asks which family it is.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -19,6 +20,12 @@
 namespace lopa {
 
 class Attention;
+
+// Which vector stands for a whole sequence (lopa embed, encoders of prompt generators): the first
+// token's hidden state (BERT/RoBERTa's [CLS]/<s>), the masked mean of the real tokens' states,
+// L2-normalised (CodeSage), or the last real token's state (a causal decoder). None: no rule.
+enum class Pooling { None, First, Mean, Last };
+const char* pooling_name(Pooling p);  // "none", "first", "mean", "last"
 
 // Where a projection's weight lives and how it splits: the unit of the split dimension (outputs of a
 // column-parallel projection, inputs of a row-parallel one).
@@ -46,13 +53,26 @@ struct ModelSpec {
   double norm_eps = 1e-6;
   std::string embed;           // HF module of the token embedding (V × d)
   std::string position_embed;  // learned absolute positions (P × d), "" without
-  std::string final_norm;
+  std::string final_norm;      // "" without (post-norm encoders end on their last block's norm)
   std::string lm_head;         // "" when tied to the embedding
   bool lm_head_bias = false;
   bool attention_fp32 = false;  // q·kᵀ in float32 even for low-precision weights (CodeGen, Phi)
   std::vector<LayerSpec> layers;
-  // Key prefixes a checkpoint may lack (GPT-2 on the hub stores "h.0…" for "transformer.h.0…").
+  // Key prefixes a checkpoint may lack or add (GPT-2 on the hub stores "h.0…" for "transformer.h.0…";
+  // roberta-base stores "roberta.embeddings…" where RobertaModel names "embeddings…").
   std::vector<std::string> optional_prefixes;
+
+  // Encoders (all defaults keep a decoder as it was).
+  bool causal = true;               // false: bidirectional attention; no KV cache, no causal-LM loss
+  bool has_lm_head = true;          // false: a base model (RobertaModel, BertModel, CodeSageModel): no vocabulary head
+  std::string token_type_embed;     // token-type embedding (token_types × d), "" without; every input is type 0
+  int64_t token_types = 0;
+  std::string embed_norm;           // norm of the summed embeddings before the first block (BERT, RoBERTa), "" without
+  // A masked-LM head's transform before the vocabulary projection: dense (d × d with bias) → head_act →
+  // head_norm (RoBERTa lm_head.dense / layer_norm, BERT cls.predictions.transform); "" without.
+  std::string head_dense, head_norm;
+  Activation head_act = Activation::GeluErf;
+  std::string output_bias;          // full name of the vocabulary bias kept beside the head (lm_head.bias), "" without
 };
 
 // One stored tensor of a checkpoint of this architecture.
@@ -84,6 +104,13 @@ class Architecture {
   // The modules LoRA targets for this family with lora-targets "auto" (those the LoPA paper's code and PEFT
   // configs use: Llama q/v, GPT-2 c_attn, CodeGen qkv_proj, phi-2 q,k,v,dense,fc1,fc2).
   virtual std::vector<std::string> default_lora_modules() const = 0;
+  // Position ids as transformers' forward makes them when none are given, for input ids (B × T, int64) and
+  // for inputs_embeds of B × T: 0 … T-1 unless the family counts otherwise (RoBERTa).
+  virtual at::Tensor position_ids(const at::Tensor& ids) const;
+  virtual at::Tensor embeds_position_ids(int64_t B, int64_t T, c10::Device device) const;
+  // The family's pooling: the last real token for a causal decoder; a bidirectional encoder names its
+  // own or has none (Pooling::None: callers must choose one).
+  virtual Pooling pooling() const;
 
  protected:
   ModelConfig cfg_;

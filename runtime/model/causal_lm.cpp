@@ -132,12 +132,14 @@ void CausalLM::read_weights(const Checkpoint& ck, bool in_place) {
   };
   put(embed_, vocab_rows(S.embed + ".weight"));
   if (!S.position_embed.empty()) put(pos_embed_, full(S.position_embed + ".weight"));
-  if (S.lm_head.empty()) {
+  if (!S.token_type_embed.empty()) put(type_embed_, full(S.token_type_embed + ".weight"));
+  if (S.lm_head.empty() || !S.has_lm_head) {
     lm_head_ = embed_;
   } else {
     put(lm_head_, vocab_rows(S.lm_head + ".weight"));
     if (S.lm_head_bias) put(lm_head_bias_, vocab_rows(S.lm_head + ".bias"));
   }
+  if (S.has_lm_head && !S.output_bias.empty()) put(lm_head_bias_, vocab_rows(S.output_bias));
   if (!in_place && v_real < vocab_shard_) {
     vocab_pad_bias_ = at::zeros({vocab_shard_}, at::TensorOptions().dtype(dtype_).device(dev));
     vocab_pad_bias_.narrow(0, v_real, vocab_shard_ - v_real).fill_(-std::numeric_limits<float>::infinity());
@@ -148,7 +150,13 @@ void CausalLM::read_weights(const Checkpoint& ck, bool in_place) {
     put(n.weight, full(module + ".weight"));
     if (S.norm == NormKind::Layer) put(n.bias, full(module + ".bias"));
   };
-  read_norm(final_norm_, S.final_norm);
+  if (!S.final_norm.empty()) read_norm(final_norm_, S.final_norm);
+  if (!S.embed_norm.empty()) read_norm(embed_norm_, S.embed_norm);
+  if (S.has_lm_head && !S.head_dense.empty()) {
+    put(head_dense_w_, full(S.head_dense + ".weight"));
+    put(head_dense_b_, full(S.head_dense + ".bias"));
+    read_norm(head_norm_, S.head_norm);
+  }
 
   if (!in_place) blocks_.assign(S.layers.size(), Block{});
   for (size_t l = 0; l < S.layers.size(); ++l) {
@@ -221,6 +229,7 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
   const int64_t B = inputs_embeds.size(0), T = inputs_embeds.size(1);
   const int64_t P = cache ? cache->prefix_length() : 0, past = cache ? cache->length() : 0;
   if (cache) LOPA_CHECK(cache->batch() == B, "CausalLM::forward: batch ", B, " but the cache holds ", cache->batch());
+  LOPA_CHECK(!cache || spec_.causal, c.architecture, " is a bidirectional encoder: it has no KV cache and cannot generate");
   const auto dev = device();
   const auto lopt = at::TensorOptions().dtype(at::kLong).device(dev);
 
@@ -258,13 +267,22 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
   }
 
   at::Tensor x = inputs_embeds;
+  // BERT/RoBERTa: (inputs_embeds + token type 0) + positions, in transformers' order of additions.
+  if (type_embed_.defined()) x = x + type_embed_[0];
   if (pos_embed_.defined()) {
     // Learned absolute positions (GPT-2), added to the inputs as HF adds them to inputs_embeds.
     const int64_t n_pos = pos_embed_.size(0);
-    LOPA_CHECK(P + past + T <= n_pos, "CausalLM::forward: ", P + past + T, " positions exceed the model's ", n_pos,
-               " learned positions");
+    if (position_ids.defined()) {
+      const int64_t top = pos.numel() ? pos.max().item<int64_t>() : 0;
+      LOPA_CHECK(top < n_pos, "CausalLM::forward: position id ", top, " exceeds the model's ", n_pos,
+                 " learned positions (the input is too long)");
+    } else {
+      LOPA_CHECK(P + past + T <= n_pos, "CausalLM::forward: ", P + past + T, " positions exceed the model's ", n_pos,
+                 " learned positions");
+    }
     x = x + at::embedding(pos_embed_, pos);
   }
+  if (embed_norm_.weight.defined()) x = embed_norm_.forward(x);
   AttentionShape shape;
   shape.heads_local = heads_local_;
   shape.kv_heads_local = kv_heads_local_;
@@ -273,6 +291,7 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
   shape.rotary_dim = c.rotary_dim;
   shape.sliding_window = c.sliding_window;
   shape.fp32_scores = spec_.attention_fp32;
+  shape.causal = spec_.causal;
   if (cache) cache->reserve(T);
   Attention attention(shape, mask_all, all_real, pos, inv_freq_, inputs_embeds.scalar_type(), cache, T);
   auto& tpc = *pg_.tp;
@@ -281,11 +300,16 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
     x = arch_->block(blocks_[l], x, attention, tpc);
   }
   if (cache) cache->advance(new_mask);
-  return final_norm_.forward(x);
+  return final_norm_.weight.defined() ? final_norm_.forward(x) : x;
 }
 
 at::Tensor CausalLM::logits_shard(const at::Tensor& hidden) const {
-  auto logits = tp::column_parallel_linear(hidden, lm_head_, lm_head_bias_, *pg_.tp, /*gather_output=*/false);
+  LOPA_CHECK(spec_.has_lm_head, config().architecture, " is a base model without a vocabulary head (",
+             dir_, "); use its *ForMaskedLM / *LMHeadModel checkpoint for logits");
+  at::Tensor h = hidden;
+  if (head_dense_w_.defined())  // replicated: every tp rank transforms the whole hidden state
+    h = head_norm_.forward(activate(spec_.head_act, at::linear(hidden, head_dense_w_, head_dense_b_)));
+  auto logits = tp::column_parallel_linear(h, lm_head_, lm_head_bias_, *pg_.tp, /*gather_output=*/false);
   if (vocab_pad_bias_.defined()) logits = logits + vocab_pad_bias_;
   return logits;
 }
@@ -300,6 +324,7 @@ at::Tensor CausalLM::lm_loss(const at::Tensor& hidden, const at::Tensor& labels)
   LOPA_CHECK(hidden.dim() == 3 && labels.dim() == 2 && labels.size(0) == hidden.size(0) &&
                  labels.size(1) == hidden.size(1),
              "CausalLM::lm_loss: hidden ", shape_string(hidden.sizes()), " and labels ", shape_string(labels.sizes()), " must be B × T × d and B × T");
+  LOPA_CHECK(spec_.causal, config().architecture, " is a bidirectional encoder: it has no causal-LM loss");
   const int64_t T = hidden.size(1);
   if (T < 2) return hidden.sum() * 0;
   auto h = hidden.narrow(1, 0, T - 1).reshape({-1, hidden.size(2)});
@@ -387,6 +412,8 @@ std::vector<NamedParameter> CausalLM::named_parameters() const {
   };
   vocab(spec_.embed + ".weight", embed_);
   replicated(spec_.position_embed + ".weight", pos_embed_);
+  replicated(spec_.token_type_embed + ".weight", type_embed_);
+  norm(spec_.embed_norm, embed_norm_);
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const LayerSpec& L = spec_.layers[l];
     const Block& B = blocks_[l];
@@ -408,10 +435,15 @@ std::vector<NamedParameter> CausalLM::named_parameters() const {
     }
   }
   norm(spec_.final_norm, final_norm_);
+  if (!spec_.has_lm_head) return out;
+  replicated(spec_.head_dense + ".weight", head_dense_w_);
+  replicated(spec_.head_dense + ".bias", head_dense_b_);
+  norm(spec_.head_norm, head_norm_);
   if (!spec_.lm_head.empty()) {
     vocab(spec_.lm_head + ".weight", lm_head_);
-    if (lm_head_bias_.defined()) vocab(spec_.lm_head + ".bias", lm_head_bias_);
+    if (lm_head_bias_.defined() && spec_.output_bias.empty()) vocab(spec_.lm_head + ".bias", lm_head_bias_);
   }
+  if (!spec_.output_bias.empty()) vocab(spec_.output_bias, lm_head_bias_);
   return out;
 }
 
@@ -442,6 +474,9 @@ void CausalLM::save_pretrained(const std::string& dir) const {
   };
   take(spec_.embed + ".weight");
   take(spec_.position_embed + ".weight");
+  take(spec_.token_type_embed + ".weight");
+  take(spec_.embed_norm + ".weight");
+  take(spec_.embed_norm + ".bias");
   for (const auto& L : spec_.layers) {
     for (const auto& n : L.norms) {
       take(n + ".weight");
@@ -478,8 +513,13 @@ void CausalLM::save_pretrained(const std::string& dir) const {
   }
   take(spec_.final_norm + ".weight");
   take(spec_.final_norm + ".bias");
+  take(spec_.head_dense + ".weight");
+  take(spec_.head_dense + ".bias");
+  take(spec_.head_norm + ".weight");
+  take(spec_.head_norm + ".bias");
   take(spec_.lm_head + ".weight");
   take(spec_.lm_head + ".bias");
+  take(spec_.output_bias);
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   save_safetensors(dir + "/model.safetensors", tensors);

@@ -3,6 +3,8 @@
 // Attention heads and MLP features are split across the tp ranks of the process group (Megatron
 // column-parallel q/k/v/up, row-parallel o/down), the embedding and LM head by vocabulary range.
 // With tp = 1 it is exactly the plain single-device model, with Hugging Face's numerics.
+// The same class holds a bidirectional encoder's weights (BERT, RoBERTa, CodeSage: the spec says so);
+// runtime/model/encoder.h is the interface for those (hidden states, masked-LM logits, pooling).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -71,14 +73,15 @@ class CausalLM {
   const at::Tensor& embedding_weight() const { return embed_; }
 
   // inputs_embeds B × T × d, attention_mask B × T (1 real, 0 pad; undefined = all real) → final-norm
-  // hidden states B × T × d. Causal + padding masks; positions from the mask's cumulative sum (left
+  // hidden states B × T × d. Causal (bidirectional for an encoder) + padding masks; positions from the mask's cumulative sum (left
   // padding works) unless position_ids (B × T) are given. With a cache, new keys/values are appended
   // and the mask may cover cached + new positions (B × (past + T), HF convention; or prefix + past + T)
   // or the new positions only (B × T).
   at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& attention_mask, KVCache* cache = nullptr,
                      const at::Tensor& position_ids = {}) const;
 
-  // hidden … × d → full-vocabulary logits … × V (gathered over tp).
+  // hidden … × d → full-vocabulary logits … × V (gathered over tp); a masked LM's head transform
+  // (dense → act → norm) first. Throws for a base encoder, which has no vocabulary head.
   at::Tensor lm_logits(const at::Tensor& hidden) const;
   // Mean causal-LM loss (HF: logits[:, :-1] predict labels[:, 1:], -100 ignored). The LM head is applied
   // only at the rows whose shifted label is kept, and the loss is vocab-parallel (no full logits
@@ -123,7 +126,9 @@ class CausalLM {
   int64_t heads_local_ = 0, kv_heads_local_ = 0, vocab_begin_ = 0, vocab_shard_ = 0, num_parameters_ = 0;
   int64_t head_begin_ = 0, kv_head_begin_ = 0;
   at::Tensor embed_, pos_embed_, lm_head_, lm_head_bias_;  // lm_head_ aliases embed_ when tied
-  Norm final_norm_;
+  at::Tensor type_embed_;                                  // encoders: token types × d (row 0 used)
+  Norm final_norm_, embed_norm_, head_norm_;               // weight undefined when the spec has none
+  at::Tensor head_dense_w_, head_dense_b_;                 // masked-LM head transform, replicated
   at::Tensor inv_freq_;        // rotary_dim/2, float32 (rope scaling applied); undefined without rotary
   at::Tensor vocab_pad_bias_;  // vocab_shard, 0 or -inf at padded rows; undefined when none
   std::vector<Block> blocks_;

@@ -13,9 +13,22 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }  // namespace
 
 std::string stored_name(const Checkpoint& ck, const ModelSpec& spec, const std::string& name) {
-  if (ck.contains(name)) return name;
-  for (const auto& p : spec.optional_prefixes)
-    if (name.compare(0, p.size(), p) == 0 && ck.contains(name.substr(p.size()))) return name.substr(p.size());
+  auto find = [&](const std::string& n) -> std::string {
+    if (ck.contains(n)) return n;
+    for (const auto& p : spec.optional_prefixes) {
+      if (n.compare(0, p.size(), p) == 0 && ck.contains(n.substr(p.size()))) return n.substr(p.size());
+      if (ck.contains(p + n)) return p + n;  // a base model's name in a checkpoint of a head model
+    }
+    return "";
+  };
+  if (auto n = find(name); !n.empty()) return n;
+  // TensorFlow-era names that transformers renames on load (bert-base-uncased: LayerNorm.gamma / beta).
+  for (const auto& [now, old] : {std::pair<const char*, const char*>{"LayerNorm.weight", "LayerNorm.gamma"},
+                                 std::pair<const char*, const char*>{"LayerNorm.bias", "LayerNorm.beta"}}) {
+    const std::string tail(now);
+    if (name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0)
+      if (auto n = find(name.substr(0, name.size() - tail.size()) + old); !n.empty()) return n;
+  }
   return name;
 }
 
@@ -42,6 +55,9 @@ CheckpointSummary describe_checkpoint(const std::string& dir) {
     s.dtypes[info.dtype_code] += info.numel();
   }
   const auto& c = s.config;
+  s.kind = std::string(spec.causal ? "decoder (causal attention, " : "encoder (bidirectional attention, ") +
+           (!spec.has_lm_head ? "no LM head" : spec.causal ? "LM head" : "masked-LM head") + "), pooling " +
+           pooling_name(arch->pooling());
   if (c.rotary == RotaryStyle::None) {
     s.positions = "learned, " + std::to_string(c.max_position_embeddings);
   } else {

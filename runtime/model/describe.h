@@ -23,6 +23,7 @@ struct CheckpointSummary {
   int64_t num_parameters = 0;            // tied embeddings counted once
   std::map<std::string, int64_t> dtypes;  // stored dtype code → elements
   std::string positions;                 // e.g. "rotary (NeoX) on 32 of 80 dims, theta 10000" or "learned, 1024"
+  std::string kind;                      // e.g. "encoder (bidirectional attention, masked-LM head), pooling first"
 };
 // DIR's config.json is read first: an unsupported architecture is named before any weights file is opened.
 CheckpointSummary describe_checkpoint(const std::string& dir);

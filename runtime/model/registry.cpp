@@ -13,6 +13,9 @@ std::unique_ptr<Architecture> make_llama(const ConfigReader& r, const std::strin
 std::unique_ptr<Architecture> make_gpt2(const ConfigReader& r, const std::string& model_type);
 std::unique_ptr<Architecture> make_codegen(const ConfigReader& r, const std::string& model_type);
 std::unique_ptr<Architecture> make_phi(const ConfigReader& r, const std::string& model_type);
+std::unique_ptr<Architecture> make_roberta(const ConfigReader& r, const std::string& model_type);
+std::unique_ptr<Architecture> make_bert(const ConfigReader& r, const std::string& model_type);
+std::unique_ptr<Architecture> make_codesage(const ConfigReader& r, const std::string& model_type);
 
 namespace {
 
@@ -30,6 +33,13 @@ const Registration kArchitectures[] = {
     {"GPT2LMHeadModel", "gpt2", make_gpt2},         //
     {"CodeGenForCausalLM", "codegen", make_codegen},
     {"PhiForCausalLM", "phi", make_phi},  // phi-1, phi-1.5, phi-2 (transformers-native layout)
+    // Bidirectional encoders; with only a model_type, the last line of a type (the base model) is taken.
+    {"RobertaForMaskedLM", "roberta", make_roberta},  // roberta-base/large
+    {"RobertaModel", "roberta", make_roberta},        // microsoft/codebert-base
+    {"BertForMaskedLM", "bert", make_bert},           //
+    {"BertModel", "bert", make_bert},                 //
+    {"CodeSageForMaskedLM", "codesage", make_codesage},
+    {"CodeSageModel", "codesage", make_codesage},  // codesage/codesage-{small,base,large} (remote code)
 };
 
 }  // namespace
@@ -65,7 +75,8 @@ std::unique_ptr<Architecture> make_architecture(const std::string& text, const s
     if ((!arch.empty() && arch == r.architecture) || (arch.empty() && type == r.model_type)) found = &r;
   if (!found) {
     std::string known;
-    for (const auto& r : kArchitectures) known += std::string(known.empty() ? "" : ", ") + r.architecture;
+    for (const auto& r : kArchitectures)
+      known += std::string(known.empty() ? "" : ", ") + r.architecture + " (" + r.model_type + ")";
     fail(src, ": unsupported architecture '", arch.empty() ? type : arch, "' (supported: ", known, ")");
   }
   LOPA_CHECK(type.empty() || type == found->model_type, src, ": model_type '", type, "' does not match architecture '",

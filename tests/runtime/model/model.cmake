@@ -16,3 +16,8 @@ target_include_directories(tests_model PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 lopa_add_test_suite(decoders SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_decoders.cpp
   LIBS lopa_runtime nlohmann_json::nlohmann_json TIMEOUT 600)
 target_include_directories(tests_decoders PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+# RoBERTa / CodeBERT, BERT and CodeSage against bench/{roberta,bert,codesage}_ref.py through `lopa logits`
+# (masked-LM logits) and `lopa embed`, tp = 2 against tp = 1, the Encoder API, init-model, info and errors.
+lopa_add_test_suite(encoders SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_encoders.cpp
+  LIBS lopa_runtime nlohmann_json::nlohmann_json TIMEOUT 600)
+target_include_directories(tests_encoders PRIVATE ${CMAKE_CURRENT_LIST_DIR})

@@ -157,3 +157,61 @@ TEST(Config, Errors) {
     "n_positions":8,"activation_function":"mish"})").find("activation 'mish' is not supported"), std::string::npos);
   EXPECT_NE(config_error("{oops").find("not valid JSON"), std::string::npos);
 }
+
+TEST(Config, EncoderTables) {
+  // Derived by hand from modeling_roberta.py / modeling_bert.py / modeling_codesage.py: d = 8, 2 heads, F = 16,
+  // V = 20, 10 positions, one layer.
+  const char* dims = R"("vocab_size":20,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,
+    "intermediate_size":16,"max_position_embeddings":10)";
+  auto r = make_architecture(std::string(R"({"architectures":["RobertaForMaskedLM"],"model_type":"roberta","type_vocab_size":1,)") +
+                                 dims + "}", "r.json");
+  EXPECT_EQ(r->config().pad_token_id, 1);  // RobertaConfig's default
+  EXPECT_FALSE(r->spec().causal);
+  EXPECT_EQ(r->pooling(), Pooling::First);
+  EXPECT_EQ(r->default_lora_modules(), (std::vector<std::string>{"query", "value"}));
+  auto t = table(r->config().json);
+  EXPECT_EQ(t.size(), 26u);
+  EXPECT_EQ(t.at("roberta.embeddings.word_embeddings.weight"), (std::vector<int64_t>{20, 8}));
+  EXPECT_EQ(t.at("roberta.embeddings.position_embeddings.weight"), (std::vector<int64_t>{10, 8}));
+  EXPECT_EQ(t.at("roberta.embeddings.token_type_embeddings.weight"), (std::vector<int64_t>{1, 8}));
+  EXPECT_EQ(t.at("roberta.embeddings.LayerNorm.bias"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(t.at("roberta.encoder.layer.0.attention.self.key.bias"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(t.at("roberta.encoder.layer.0.attention.output.LayerNorm.weight"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(t.at("roberta.encoder.layer.0.intermediate.dense.weight"), (std::vector<int64_t>{16, 8}));
+  EXPECT_EQ(t.at("roberta.encoder.layer.0.output.dense.weight"), (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(t.at("lm_head.dense.weight"), (std::vector<int64_t>{8, 8}));
+  EXPECT_EQ(t.at("lm_head.layer_norm.bias"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(t.at("lm_head.bias"), (std::vector<int64_t>{20}));
+  EXPECT_EQ(t.count("lm_head.decoder.weight"), 0u);  // tied
+  EXPECT_EQ(num_parameters(tensor_table(r->spec(), r->config())), 972);
+
+  auto b = make_architecture(std::string(R"({"architectures":["BertModel"],"model_type":"bert",)") + dims + "}", "b.json");
+  EXPECT_EQ(b->config().pad_token_id, 0);
+  EXPECT_FALSE(b->spec().has_lm_head);
+  t = table(b->config().json);
+  EXPECT_EQ(t.size(), 21u);
+  EXPECT_EQ(t.at("embeddings.token_type_embeddings.weight"), (std::vector<int64_t>{2, 8}));
+  EXPECT_EQ(t.at("encoder.layer.0.output.LayerNorm.bias"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(num_parameters(tensor_table(b->spec(), b->config())), 872);
+  auto bm = make_architecture(std::string(R"({"architectures":["BertForMaskedLM"],"model_type":"bert",)") + dims + "}", "b.json");
+  t = table(bm->config().json);
+  EXPECT_EQ(t.at("cls.predictions.transform.dense.weight"), (std::vector<int64_t>{8, 8}));
+  EXPECT_EQ(t.at("cls.predictions.transform.LayerNorm.weight"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(t.at("cls.predictions.bias"), (std::vector<int64_t>{20}));
+  EXPECT_EQ(t.count("bert.embeddings.word_embeddings.weight"), 1u);
+
+  auto c = make_architecture(std::string(R"({"architectures":["CodeSageModel"],"model_type":"codesage",)") + dims + "}", "c.json");
+  EXPECT_EQ(c->pooling(), Pooling::Mean);
+  t = table(c->config().json);
+  EXPECT_EQ(t.size(), 16u);
+  EXPECT_EQ(t.at("h.0.attn.c_attn.weight"), (std::vector<int64_t>{8, 24}));  // Conv1D [in, out]
+  EXPECT_EQ(t.at("h.0.mlp.c_proj.weight"), (std::vector<int64_t>{16, 8}));
+  EXPECT_EQ(t.at("ln_f.bias"), (std::vector<int64_t>{8}));
+  EXPECT_EQ(num_parameters(tensor_table(c->spec(), c->config())), 856);
+  EXPECT_NE(config_error(std::string(R"({"architectures":["BertModel"],"position_embedding_type":"relative_key",)") + dims + "}")
+                .find("position_embedding_type 'relative_key' is not supported"),
+            std::string::npos);
+  EXPECT_NE(config_error(std::string(R"({"architectures":["RobertaModel"],"is_decoder":true,)") + dims + "}").find("is_decoder"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"({"model_type":"xlm-roberta"})").find("RobertaModel (roberta)"), std::string::npos);
+}

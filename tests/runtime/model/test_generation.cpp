@@ -157,8 +157,8 @@ TEST(Commands, BadInputsExitNonZeroWithOneLine) {
   // Unknown architecture in config.json (with intact weights).
   std::filesystem::copy_file(stories_dir() + "/model.safetensors", dir + "/model.safetensors",
                              std::filesystem::copy_options::overwrite_existing);
-  write_text(dir + "/config.json", R"({"architectures":["BertModel"],"vocab_size":10})");
+  write_text(dir + "/config.json", R"({"architectures":["XLNetModel"],"vocab_size":10})");
   r = run(lopa_cmd("info --model " + dir));
   expect_one_line_error(r);
-  EXPECT_NE(r.err.find("unsupported architecture 'BertModel'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unsupported architecture 'XLNetModel'"), std::string::npos) << r.err;
 }
