@@ -1,7 +1,7 @@
 // Writes tests/runtime/tokenizer/test_tokenizer_encoders_reference.jsonl: reference encodings for the BERT
-// (WordPiece) and RoBERTa (byte-level BPE) tokenizers of ../shared/tokenizers/{bert,roberta}, and for two
+// (WordPiece) and RoBERTa (byte-level BPE) tokenizers of ../shared/tokenizers/{bert,roberta}, and for three
 // variants whose slow-file form reads tokenizer_config.json (bert-cased: do_lower_case false; roberta-prefix:
-// add_prefix_space true). Strings: accents and decomposed marks, CJK inside and outside the BMP (every
+// add_prefix_space true; bert-flags: added tokens with each AddedToken flag, from added_tokens_decoder). Strings: accents and decomposed marks, CJK inside and outside the BMP (every
 // handle_chinese_chars block edge, and the unassigned gaps between them), control and format characters,
 // whitespace variants, words longer than max_input_chars_per_word, special-token strings in text, sentence
 // pairs shaped like GLUE's (MRPC, RTE, QNLI, QQP, MNLI), and seeded random strings.
@@ -112,6 +112,18 @@ const robertaPrefix = variant('roberta-prefix', (j) => {
   j.pre_tokenizer.add_prefix_space = true;
   j.post_processor.add_prefix_space = true;
 });
+// bert-flags: added tokens with each AddedToken flag, matched in the raw text (normalized: false) or in the
+// BertNormalizer's output (normalized: true, so their content is lowercased and stripped of accents too).
+// The slow form gets them from tokenizer_config.json's added_tokens_decoder.
+const mk = (id, content, o) => Object.assign({ id, content, single_word: false, lstrip: false, rstrip: false,
+                                               normalized: false, special: false }, o);
+const bertFlagTokens = [mk(30522, '[E1]', { lstrip: true, rstrip: true, special: true }),
+                        mk(30523, 'Hello World', { normalized: true }), mk(30524, 'ent', { single_word: true, normalized: true }),
+                        mk(30525, '<Sep2>', { rstrip: true }), mk(30526, '\u00dcn\u00ef', { normalized: true })];
+const bertFlags = variant('bert-flags', (j) => { j.added_tokens.push(...bertFlagTokens); });
+const bertFlagTexts = ['a [E1] b', 'a   [E1]   b', '[E1][E1]', 'x\t[E1]\ny', 'HELLO WORLD and hello world', 'Hello  World',
+  'hello world!', 'ent entity rent ent. (ent) ENT', 'x<Sep2>   y', '<Sep2><sep2>', '\u00dcN\u00cf uni Uni \u00fcn\u00ef', '\u65e5ent\u65e5',
+  '[E1]Hello World[E1]', 'ent\u00e9 \u00e9ent', '[MASK] [E1] [mask]'];
 
 (async () => {
   let tjsChecked = 0;
@@ -129,6 +141,8 @@ const robertaPrefix = variant('roberta-prefix', (j) => {
     ['bert', `${shared}/tokenizers/bert/tokenizer.json`, 'tokenizers/bert', fixed.concat(randoms), pairs.concat(randomPairs)],
     ['bert-cased', bertCased, null, fixed.concat(randoms.slice(0, 60)), pairs],
     ['roberta-prefix', robertaPrefix, null, fixed.concat(randoms.slice(0, 60)), pairs],
+    ['bert-flags', bertFlags, null, bertFlagTexts.concat(fixed.slice(0, 40)),
+     [['a [E1] b', 'HELLO WORLD'], ['ent', '<Sep2>  x']]],
   ];
   for (const [name, file, tjsDir, texts, pairList] of blocks) {
     const t = Tokenizer.fromFile(file);
