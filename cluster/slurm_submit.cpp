@@ -12,6 +12,7 @@
 #include "cluster/train_keys.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa::cluster {
 
@@ -222,7 +223,7 @@ SubmitResult submit_slurm(const Plan& plan, bool dry_run) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   {
     std::ifstream in(P.jobs_json());
-    if (in) j = nlohmann::ordered_json::parse(in, nullptr, false);
+    if (in) j = parse_ordered_json_or_discarded(std::string(std::istreambuf_iterator<char>(in), {}));
     if (!j.is_object()) j = nlohmann::ordered_json::object();
   }
   nlohmann::ordered_json sub;
@@ -239,7 +240,7 @@ SubmittedJobs read_submitted_jobs(const SweepPaths& paths) {
   SubmittedJobs out;
   std::ifstream in(paths.jobs_json());
   if (!in) return out;
-  const auto j = nlohmann::json::parse(in, nullptr, false);
+  const auto j = parse_json_or_discarded(std::string(std::istreambuf_iterator<char>(in), {}));
   if (!j.is_object() || !j.contains("submissions") || !j["submissions"].is_array()) return out;
   for (const auto& sub : j["submissions"]) {
     if (!sub.contains("array_job") || !sub["array_job"].is_string()) continue;

@@ -5,6 +5,7 @@
 
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa {
 
@@ -26,7 +27,7 @@ nlohmann::json read_adapter_config(const std::string& dir, const std::string& co
   std::ifstream in(path);
   LOPA_CHECK(in, path, ": cannot open adapter config");
   try {
-    return nlohmann::json::parse(in);
+    return parse_json(in);
   } catch (const std::exception& e) {
     fail(path, ": not valid JSON (", e.what(), ")");
   }

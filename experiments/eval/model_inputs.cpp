@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/encoder.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -36,7 +37,7 @@ std::vector<ModelInput> read_model_inputs(const std::string& path, const Tokeniz
     const std::string where = path + ":" + std::to_string(n);
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
+      j = parse_json(line);
     } catch (const std::exception& e) {
       fail(where, ": not valid JSON (", e.what(), ")");
     }

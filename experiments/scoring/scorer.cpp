@@ -12,6 +12,7 @@
 #include "experiments/tasks/mbpp.h"
 #include "experiments/scoring/metrics.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 #include "runtime/io/atomic_file.h"
 
 namespace lopa {
@@ -183,7 +184,7 @@ std::vector<Prediction> read_predictions(const std::string& task, const std::str
     p.line = (int64_t)i + 1;
     std::string why;
     try {
-      auto j = nlohmann::json::parse(line);
+      auto j = parse_json(line);
       LOPA_CHECK(j.is_object(), "not a JSON object");
       LOPA_CHECK(j.contains(id_key), "missing \"", id_key, "\"");
       LOPA_CHECK(j.contains(text_key), "missing \"", text_key, "\"");

@@ -9,6 +9,7 @@
 #include "experiments/tasks/dataset_io.h"
 #include "experiments/tasks/templates.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa {
 
@@ -68,7 +69,7 @@ Dataset load_cruxeval(const TaskInfo& info, const std::string& data_dir, const s
     Example ex;
     std::string why;
     try {
-      auto j = nlohmann::json::parse(line);
+      auto j = parse_json(line);
       LOPA_CHECK(j.is_object(), "not a JSON object");
       for (const char* k : {"code", "input", "output", "id"}) {
         LOPA_CHECK(j.contains(k) && j[k].is_string(), "missing string field '", k, "'");

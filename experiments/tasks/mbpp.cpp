@@ -4,6 +4,7 @@
 
 #include "experiments/tasks/dataset_io.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa {
 
@@ -32,7 +33,7 @@ Dataset load_mbpp(const TaskInfo& info, const std::string& data_dir, const std::
     Example ex;
     std::string why;
     try {
-      auto j = nlohmann::json::parse(line);
+      auto j = parse_json(line);
       LOPA_CHECK(j.is_object(), "not a JSON object");
       for (const char* k : {"task_id", "prompt", "canonical_solution", "entry_point", "test"}) {
         LOPA_CHECK(j.contains(k) && j[k].is_string(), "missing string field '", k, "'");

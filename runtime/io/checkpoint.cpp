@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa {
 
@@ -59,7 +60,7 @@ Checkpoint Checkpoint::open(const std::string& dir_in) {
     LOPA_CHECK(in, index, ": cannot open");
     nlohmann::json j;
     try {
-      in >> j;
+      j = parse_json(in);
     } catch (const std::exception& e) {
       fail(index, ": not valid JSON (", e.what(), ")");
     }

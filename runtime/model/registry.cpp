@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 #include "runtime/model/architecture.h"
 
 namespace lopa {
@@ -53,7 +54,7 @@ std::vector<std::string> supported_architectures() {
 std::unique_ptr<Architecture> make_architecture(const std::string& text, const std::string& src) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
+    j = parse_json(text);
   } catch (const std::exception& e) {
     fail(src, ": not valid JSON (", e.what(), ")");
   }

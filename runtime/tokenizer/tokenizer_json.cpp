@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa {
 
@@ -136,6 +137,8 @@ class Sax : public nlohmann::json_sax<json> {
     return true;
   }
   bool open(json&& container) {
+    LOPA_CHECK(stack_.size() < static_cast<size_t>(kMaxJsonDepth), path_, ": invalid JSON: nested deeper than ",
+               kMaxJsonDepth, " levels");
     const std::string k = stack_.empty() || stack_.back()->is_array() ? std::string() : key_;
     stack_.push_back(place(std::move(container)));
     keys_.push_back(k);
