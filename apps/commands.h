@@ -33,5 +33,7 @@ int cmd_report(const Args& args);
 int cmd_pretrain(const Args& args);
 int cmd_demo(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_serve(const Args& args);
+int cmd_prompt(const Args& args);
 
 }  // namespace lopa::app

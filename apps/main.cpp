@@ -26,6 +26,8 @@ const std::vector<Command>& commands() {
       {"pretrain", cmd_pretrain, "pretrain the embedded default FM on the synthetic language (cached)"},
       {"demo", cmd_demo, "the embedded default: pretrain, sweep PT/IDPG/LoPA/LoRA, table and plot"},
       {"bench", cmd_bench, "benchmark a training step or generation: tokens/s, MFU vs measured matmul peak, peak RSS"},
+      {"serve", cmd_serve, "serve the FM and trained runs over OpenAI-compatible HTTP, many tasks in one batch"},
+      {"prompt", cmd_prompt, "print the soft prompt (base64 float32) a PT / IDPG / LoPA run gives a text, for serve"},
   };
   return table;
 }

@@ -284,3 +284,123 @@ void Lora::load(const std::string& dir) {
 }
 
 }  // namespace lopa
+
+namespace lopa {
+
+std::vector<Lora::Factors> Lora::factors() const {
+  std::vector<Factors> out;
+  for (const auto& m : modules_)
+    for (const auto& part : m->parts) {
+      Factors f;
+      f.proj = part->proj;
+      f.A = m->A.detach();
+      f.B = (m->row_parallel || m->parts.size() == 1) ? m->B.detach() : m->B.detach().narrow(0, part->offset, part->rows);
+      f.scaling = m->scaling;
+      out.push_back(f);
+    }
+  return out;
+}
+
+// One projection adapted by at least one run: every run's factors (undefined when that run leaves it
+// alone), and their stacked, row-gathered form for the current batch.
+struct LoraBank::Slot : LinearAdapter {
+  Projection* proj = nullptr;
+  std::vector<at::Tensor> A, B;  // per run: r × in_local, out_local × r
+  std::vector<double> scaling;
+  at::Tensor A_all, Bt_all, s_all;  // (runs + 1) × rmax × in, (runs + 1) × rmax × out, runs + 1; last = none
+  at::Tensor A_rows, Bt_rows, s_rows;  // gathered for the batch's rows
+  int64_t batch = 0;
+
+  void stack() {
+    const int64_t n = static_cast<int64_t>(A.size());
+    int64_t rmax = 1;
+    for (const auto& a : A)
+      if (a.defined()) rmax = std::max<int64_t>(rmax, a.size(0));
+    const auto opts = at::TensorOptions().dtype(at::kFloat).device(proj->weight.device());
+    A_all = at::zeros({n + 1, rmax, proj->in_local}, opts);
+    Bt_all = at::zeros({n + 1, rmax, proj->out_local}, opts);
+    s_all = at::zeros({n + 1}, opts);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!A[i].defined()) continue;
+      const int64_t r = A[i].size(0);
+      A_all[i].narrow(0, 0, r).copy_(A[i]);
+      Bt_all[i].narrow(0, 0, r).copy_(B[i].t());
+      s_all[i].fill_(scaling[i]);
+    }
+  }
+  void gather(const at::Tensor& idx) {
+    A_rows = A_all.index_select(0, idx).transpose(1, 2).contiguous();  // B × in × rmax
+    Bt_rows = Bt_all.index_select(0, idx);                              // B × rmax × out
+    s_rows = s_all.index_select(0, idx).view({-1, 1, 1});
+    batch = idx.size(0);
+  }
+  at::Tensor delta(const at::Tensor& x) override {
+    LOPA_CHECK(x.dim() == 3 && x.size(0) == batch, "LoraBank: input ", shape_str(x.sizes()), " for a batch of ", batch,
+               " rows (set_rows before the forward)");
+    auto h = at::bmm(x.to(at::kFloat), A_rows);                  // B × T × rmax
+    return (at::bmm(h, Bt_rows) * s_rows).to(x.scalar_type());  // B × T × out
+  }
+};
+
+LoraBank::LoraBank(CausalLM& fm) : fm_(&fm) {}
+
+LoraBank::~LoraBank() { clear(); }
+
+int64_t LoraBank::add(const Lora& lora) {
+  clear();
+  const int64_t id = num_runs_++;
+  for (auto& s : slots_) {
+    s->A.emplace_back();
+    s->B.emplace_back();
+    s->scaling.push_back(0);
+  }
+  for (const auto& f : lora.factors()) {
+    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const auto& s) { return s->proj == f.proj; });
+    if (it == slots_.end()) {
+      auto s = std::make_shared<Slot>();
+      s->proj = f.proj;
+      s->A.resize(num_runs_);
+      s->B.resize(num_runs_);
+      s->scaling.resize(num_runs_, 0);
+      slots_.push_back(s);
+      it = slots_.end() - 1;
+    }
+    (*it)->A[id] = f.A;
+    (*it)->B[id] = f.B;
+    (*it)->scaling[id] = f.scaling;
+  }
+  for (auto& s : slots_) s->stack();
+  rows_.clear();
+  return id;
+}
+
+void LoraBank::set_rows(const std::vector<int64_t>& rows) {
+  for (auto r : rows) LOPA_CHECK(r >= -1 && r < num_runs_, "LoraBank: run ", r, " not registered (", num_runs_, " runs)");
+  const bool any = std::any_of(rows.begin(), rows.end(), [](int64_t r) { return r >= 0; });
+  if (!any) {
+    clear();
+    rows_ = rows;
+    return;
+  }
+  if (installed_ && rows == rows_) return;
+  std::vector<int64_t> idx(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) idx[i] = rows[i] >= 0 ? rows[i] : num_runs_;  // the zero slot
+  for (auto& s : slots_) {
+    s->gather(at::tensor(idx, at::TensorOptions().dtype(at::kLong)).to(s->A_all.device()));
+    if (!installed_) {
+      LOPA_CHECK(!s->proj->adapter, "LoraBank: ", s->proj->module, " already has an adapter");
+      s->proj->adapter = s;
+    }
+  }
+  installed_ = true;
+  rows_ = rows;
+}
+
+void LoraBank::clear() {
+  if (!installed_) return;
+  for (auto& s : slots_)
+    if (s->proj->adapter.get() == s.get()) s->proj->adapter.reset();
+  installed_ = false;
+}
+
+}  // namespace lopa

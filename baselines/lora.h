@@ -18,6 +18,8 @@
 
 namespace lopa {
 
+struct Projection;
+
 struct LoraOptions {
   int64_t rank = 8;                   // r
   double alpha = 16;                  // scaling α/r
@@ -57,6 +59,15 @@ class Lora : public Method {
 
   struct Module;
 
+  // One adapted projection's factors on this rank (no copies): A (r × in_local), its rows of B
+  // (out_local × r) and α/r; what a LoraBank stacks to serve many runs in one batch.
+  struct Factors {
+    Projection* proj = nullptr;
+    at::Tensor A, B;
+    double scaling = 1;
+  };
+  std::vector<Factors> factors() const;
+
  private:
   LoraOptions opt_;
   CausalLM* fm_ = nullptr;
@@ -64,6 +75,37 @@ class Lora : public Method {
   bool fan_in_fan_out_ = false;
   std::vector<std::shared_ptr<Module>> modules_;
   int64_t total_params_ = 0;
+};
+
+// Mixed-adapter LoRA for serving (lopa serve): the factors of several trained LoRA runs on one frozen FM,
+// each row of a batch using its own run or none. Per projection, the runs' A and B are stacked (padded
+// to the largest rank with zeros) and gathered by row, and the update is one batched matmul over the
+// batch (Punica's SGMV idea as a gathered bmm) instead of one adapter attached for the whole batch.
+// Inference only (no dropout, no gradient); the runs' Lora objects must outlive the bank.
+class LoraBank {
+ public:
+  explicit LoraBank(CausalLM& fm);
+  ~LoraBank();
+  LoraBank(const LoraBank&) = delete;
+  LoraBank& operator=(const LoraBank&) = delete;
+
+  // Registers a loaded (not attached) run; returns its index for set_rows.
+  int64_t add(const Lora& lora);
+  int64_t size() const { return num_runs_; }
+  // Row b of the following forwards uses run rows[b] (-1: the plain FM). Installs the bank's adapters
+  // on every projection some registered run adapts, or removes them when no row uses a run.
+  void set_rows(const std::vector<int64_t>& rows);
+  // Removes the bank's adapters from the FM.
+  void clear();
+
+  struct Slot;
+
+ private:
+  CausalLM* fm_ = nullptr;
+  int64_t num_runs_ = 0;
+  std::vector<std::shared_ptr<Slot>> slots_;  // one per adapted projection
+  std::vector<int64_t> rows_;
+  bool installed_ = false;
 };
 
 }  // namespace lopa

@@ -119,3 +119,80 @@ void KVCache::advance(const at::Tensor& new_mask) {
 }
 
 }  // namespace lopa
+
+namespace lopa {
+
+void KVCache::add_rows(const KVCache& other) {
+  LOPA_CHECK(prefix_len_ == 0, "KVCache::add_rows: a cache with a prefix cannot take rows (its prefix is shared)");
+  LOPA_CHECK(other.prefix_k_.empty(), "KVCache::add_rows: the added cache has a trainable prefix");
+  const bool empty = batch_ == 0 || k_.empty();
+  if (!empty)
+    LOPA_CHECK(k_.size() == other.k_.size() && kv_heads_ == other.kv_heads_ && head_dim_ == other.head_dim_ &&
+                   dtype_ == other.dtype_,
+               "KVCache::add_rows: caches of different models (", k_.size(), " vs ", other.k_.size(), " layers, ",
+               kv_heads_, " vs ", other.kv_heads_, " kv heads)");
+  const int64_t oP = other.prefix_in_buffer_ ? other.prefix_len_ : 0;
+  const int64_t held_o = oP + other.len_, len1 = empty ? 0 : len_;
+  const int64_t B1 = empty ? 0 : batch_, B2 = other.batch_, B = B1 + B2;
+  const int64_t len = std::max(len1, held_o);
+  // Headroom for the next decode steps, so a join is not followed at once by a regrowth.
+  const int64_t cap = std::max<int64_t>(len + 32, empty ? 0 : capacity_);
+  const auto opts = at::TensorOptions().dtype(other.dtype_).device(other.device_);
+  // Padded positions hold zeros, not garbage: their attention weight is exactly 0, and 0 · NaN would not be.
+  for (size_t l = 0; l < other.k_.size(); ++l) {
+    auto k = at::zeros({B, other.kv_heads_, cap, other.head_dim_}, opts), v = at::zeros_like(k);
+    if (B1 > 0 && len1 > 0) {
+      k.narrow(0, 0, B1).narrow(2, len - len1, len1).copy_(k_[l].narrow(2, 0, len1));
+      v.narrow(0, 0, B1).narrow(2, len - len1, len1).copy_(v_[l].narrow(2, 0, len1));
+    }
+    if (held_o > 0) {
+      k.narrow(0, B1, B2).narrow(2, len - held_o, held_o).copy_(other.k_[l].narrow(2, 0, held_o));
+      v.narrow(0, B1, B2).narrow(2, len - held_o, held_o).copy_(other.v_[l].narrow(2, 0, held_o));
+    }
+    if (l < k_.size()) {
+      k_[l] = k;
+      v_[l] = v;
+    } else {
+      k_.push_back(k);
+      v_.push_back(v);
+    }
+  }
+  auto m = at::zeros({B, cap}, at::TensorOptions().dtype(at::kLong).device(other.device_));
+  if (B1 > 0 && len1 > 0) m.narrow(0, 0, B1).narrow(1, len - len1, len1).copy_(mask_.narrow(1, 0, len1));
+  if (oP > 0) m.narrow(0, B1, B2).narrow(1, len - held_o, oP).fill_(1);
+  if (other.len_ > 0) m.narrow(0, B1, B2).narrow(1, len - other.len_, other.len_).copy_(other.mask_.narrow(1, 0, other.len_));
+  mask_ = m;
+  batch_ = B;
+  kv_heads_ = other.kv_heads_;
+  head_dim_ = other.head_dim_;
+  dtype_ = other.dtype_;
+  device_ = other.device_;
+  capacity_ = cap;
+  len_ = len;
+  prefix_in_buffer_ = false;
+}
+
+void KVCache::keep_rows(const std::vector<int64_t>& rows) {
+  LOPA_CHECK(prefix_len_ == 0, "KVCache::keep_rows: a cache with a prefix cannot drop rows");
+  for (auto r : rows) LOPA_CHECK(r >= 0 && r < batch_, "KVCache::keep_rows: row ", r, " outside the batch of ", batch_);
+  const auto idx = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device_);
+  auto m = mask_.index_select(0, idx);
+  // Leading positions that are padding in every kept row (the rows that needed them left).
+  int64_t drop = len_;
+  if (!rows.empty() && len_ > 0) {
+    auto used = (m.narrow(1, 0, len_) != 0).any(0).to(at::kCPU);
+    auto first = used.nonzero();
+    drop = first.numel() > 0 ? first[0][0].item<int64_t>() : len_;
+  }
+  const int64_t keep_cap = capacity_ - drop;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l] = k_[l].index_select(0, idx).narrow(2, drop, keep_cap);
+    v_[l] = v_[l].index_select(0, idx).narrow(2, drop, keep_cap);
+  }
+  mask_ = m.narrow(1, drop, keep_cap);
+  batch_ = static_cast<int64_t>(rows.size());
+  capacity_ = keep_cap;
+  len_ -= drop;
+}
+
+}  // namespace lopa

@@ -46,6 +46,15 @@ class KVCache {
   // Records the mask of the t new positions (B × t) and advances length by t (after all layers ran).
   void advance(const at::Tensor& new_mask);
 
+  // --- continuous batching (lopa serve): rows join and leave a running batch ---
+  // Appends the rows of `other` (a cache of the same model, frozen prefix if any) to this one, the rows
+  // right-aligned on one timeline: the shorter side is left-padded with masked, zero positions, and
+  // other's prefix becomes ordinary real positions of its rows (so positions still count it, as with
+  // set_prefix). This cache must have no prefix; an empty (default or batch-0) cache takes other's shape.
+  void add_rows(const KVCache& other);
+  // Keeps rows[i] as row i (in that order) and drops the leading positions no kept row uses.
+  void keep_rows(const std::vector<int64_t>& rows);
+
  private:
   int64_t batch_ = 0, kv_heads_ = 0, head_dim_ = 0, capacity_ = 0, len_ = 0, prefix_len_ = 0;
   at::ScalarType dtype_ = at::kFloat;
