@@ -15,6 +15,7 @@
 #include "runtime/io/dtype.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa {
 
@@ -73,7 +74,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   const std::string header(reinterpret_cast<const char*>(bytes + 8), header_len);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(header);
+    j = parse_json(header);
   } catch (const std::exception& e) {
     fail(path, ": header is not valid JSON (", e.what(), ")");
   }
@@ -237,20 +238,17 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8 != 0) h.push_back(' ');
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    LOPA_CHECK(out, path, ": cannot open for writing");
-    uint64_t n = h.size();
-    char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-    out.write(len, 8);
-    out.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const auto& t : cpu)
-      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
-    LOPA_CHECK(out.good(), path, ": write failed");
-  }
-  replace_file(tmp, path);
+  // Unbuffered writes whose every error is seen (an ofstream reports a full disk only at its close,
+  // in a destructor that cannot throw); a failure removes the temporary.
+  AtomicFile out(path);
+  uint64_t n = h.size();
+  char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  out.write(len, 8);
+  out.write(h);
+  for (const auto& t : cpu)
+    if (!out.write(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size())) break;
+  out.commit();
 }
 
 }  // namespace lopa
