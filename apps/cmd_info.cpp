@@ -11,15 +11,34 @@
 #include "runtime/base/build_info.h"
 #include "runtime/base/host_allocator.h"
 #include "runtime/io/checkpoint.h"
+#include "runtime/io/finite_check.h"
 #include "runtime/base/error.h"
 #include "runtime/model/describe.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa::app {
 
+namespace {
+// --check-weights: a report line when every weight is finite, else one error naming the bad tensors.
+void check_weights(const std::string& dir) {
+  const auto scan = scan_non_finite(Checkpoint::open(dir));
+  if (scan.bad.empty()) {
+    std::cout << "weights:      all finite (" << scan.tensors << " floating-point tensors, " << scan.values
+              << " values)" << std::endl;
+    return;
+  }
+  std::string named;
+  for (size_t i = 0; i < scan.bad.size() && i < 3; ++i) named += (i ? "; " : "") + describe(scan.bad[i]);
+  if (scan.bad.size() > 3) named += str("; and ", scan.bad.size() - 3, " more");
+  fail(dir, ": non-finite weights in ", scan.bad.size(), " of ", scan.tensors, " tensors: ", named);
+}
+}  // namespace
+
 int cmd_info(const Args& args) {
   po::options_description desc("info");
-  desc.add_options()("model", po::value<std::string>()->required(), "Hugging Face checkpoint directory");
+  desc.add_options()("model", po::value<std::string>()->required(), "Hugging Face checkpoint directory")(
+      "check-weights", po::bool_switch(),
+      "read every stored weight and fail, naming the tensors, when any holds NaN or Inf");
   auto opts = parse_options("info", "--model DIR", desc, args);
   if (opts.help) return 0;
   const auto dir = opts.vm["model"].as<std::string>();
@@ -45,6 +64,7 @@ int cmd_info(const Args& args) {
             << "allocator:    " << host_allocator() << "\n"
             << "build:        " << build_git_sha() << "\n"
             << "threads:      " << ensure_threads() << std::endl;
+  if (opts.vm["check-weights"].as<bool>()) check_weights(dir);
   return 0;
 }
 

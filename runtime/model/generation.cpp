@@ -85,6 +85,10 @@ std::vector<std::vector<int64_t>> generate(const CausalLM& model, const std::vec
   auto last = h.select(1, h.size(1) - 1);  // B × d
   for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
     auto logits = model.lm_logits(last).to(at::kCPU, at::kFloat);  // B × V
+    // NaN logits argmax to token 0: a diverged checkpoint would "generate" [0, 0, ...] without a word.
+    LOPA_CHECK(!at::isnan(logits).any().item<bool>() && !at::isposinf(logits).any().item<bool>(),
+               "generate: the logits of generated token ", step + 1, " hold NaN or +Inf (non-finite weights or ",
+               "activations; `lopa info --model DIR --check-weights` names non-finite weights)");
     std::vector<int64_t> next(B, pad);
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;
