@@ -6,6 +6,8 @@
 
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
+#include "runtime/distributed/failure.h"
 #include "runtime/distributed/process_group.h"
 
 namespace lopa {
@@ -39,9 +41,22 @@ void save_checkpoint(const std::string& dir, const ProcessGroup& pg, const Named
   ar.write("state_best_metric", at::tensor(state.best_metric, at::kDouble));
   ar.write("state_best_step", at::tensor(state.best_step));
   const auto file = rank_file(dir, pg);
-  ar.save_to(file + ".tmp");
-  replace_file(file + ".tmp", file);
-  pg.world->barrier();
+  std::string error;
+  try {
+    // The archive streams into an AtomicFile, which keeps write errors instead of throwing them: an
+    // exception out of LibTorch's writer callback escapes the writer's destructor and aborts the
+    // process (SIGABRT after a full disk, issue 18). A failure removes the temporary.
+    AtomicFile out(file);
+    ar.save_to([&out](const void* data, size_t n) -> size_t {
+      out.write(data, n);
+      return n;
+    });
+    out.commit();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  // Every rank learns whether all wrote their file, so all fail together and rank 0 can record it.
+  agree_on_failure(pg, error, "checkpoint " + dir);
   if (pg.is_root()) {
     nlohmann::json j = {{"step", state.step},           {"epoch", state.epoch},
                         {"batch_in_epoch", state.batch_in_epoch}, {"best_metric", state.best_metric},
@@ -101,7 +116,7 @@ TrainState read_checkpoint_state(const std::string& dir) {
   LOPA_CHECK(in, path, ": cannot open");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = parse_json(in);
   } catch (const std::exception& e) {
     fail(path, ": not valid JSON (", e.what(), ")");
   }
