@@ -14,6 +14,7 @@
 #include "cluster/train_keys.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
+#include "runtime/base/json.h"
 
 namespace lopa::cluster {
 
@@ -21,7 +22,7 @@ CellState read_cell_state(const std::string& path) {
   CellState s;
   std::ifstream in(path);
   if (!in) return s;
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j = parse_json_or_discarded(std::string(std::istreambuf_iterator<char>(in), {}));
   if (!j.is_object()) return s;
   const auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
   const auto num = [&](const char* k, long dflt) { return j.contains(k) && j[k].is_number_integer() ? j[k].get<long>() : dflt; };
@@ -65,6 +66,8 @@ std::string judge_attempt(int exit_code, const RunLogStatus& log, bool require_l
   }
   if (exit_code != 0) {
     reason = exit_code > 128 ? str("killed by signal ", exit_code - 128) : str("exit code ", exit_code);
+    // The run log's own account, when the run recorded why it ended.
+    if (log.readable && !log.log_error.empty()) reason += ": " + log.log_error;
     return "failed";
   }
   if (!log.exists && require_log) {
@@ -170,6 +173,8 @@ CellStatus cell_status(const std::string& run_dir, const std::string& state_path
     out.status = "failed";
     out.detail = st.executor == "slurm" ? "SLURM task " + task + " ended" + (sched.empty() ? "" : " as " + sched) + " without a result"
                                         : str("interrupted: attempt ", st.attempt, " (pid ", st.pid, ") is gone");
+    if (out.log.readable && out.log.status != "running")
+      out.detail += "; run log says '" + out.log.status + "'" + (out.log.log_error.empty() ? "" : ": " + out.log.log_error);
     return out;
   }
   if (st.status == "completed" || st.status == "failed") {
@@ -189,8 +194,10 @@ CellStatus cell_status(const std::string& run_dir, const std::string& state_path
   }
   // No executor record: the run log (a run started by hand), else the queue, else pending.
   if (out.log.readable) {
-    out.status = out.log.status == "completed" ? "completed" : out.log.status == "failed" ? "failed" : "running";
-    out.detail = "run log says '" + out.log.status + "' (no executor record)";
+    const auto& ls = out.log.status;
+    out.status = ls == "completed" || ls == "failed" || ls == "interrupted" ? ls : "running";
+    out.detail = "run log says '" + ls + "'" + (out.log.log_error.empty() ? "" : ": " + out.log.log_error) +
+                 " (no executor record)";
     return out;
   }
   if (out.log.exists) {

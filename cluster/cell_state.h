@@ -62,7 +62,7 @@ struct SlurmView {
 };
 
 struct CellStatus {
-  std::string status;  // pending | running | completed | failed
+  std::string status;  // pending | running | completed | failed | interrupted (run log, no executor record)
   std::string detail;  // one line for people
   CellState state;
   RunLogStatus log;

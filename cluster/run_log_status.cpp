@@ -7,6 +7,58 @@
 
 namespace lopa::cluster {
 
+namespace {
+
+// A string attribute of the root group (variable or fixed length, ASCII or UTF-8); false when absent
+// or unreadable, with `error` saying why.
+bool read_string_attr(hid_t file, const std::string& path, const char* name, std::string& value, std::string& error) {
+  hid_t attr = H5Aexists(file, name) > 0 ? H5Aopen(file, name, H5P_DEFAULT) : -1;
+  if (attr < 0) {
+    error = path + ": no attribute '" + name + "'";
+    return false;
+  }
+  bool ok = false;
+  hid_t type = H5Aget_type(attr);
+  if (H5Tget_class(type) != H5T_STRING) {
+    error = path + ": attribute '" + name + "' is not a string";
+  } else if (H5Tis_variable_str(type) > 0) {
+    hid_t mem = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mem, H5T_VARIABLE);
+    H5Tset_cset(mem, H5Tget_cset(type));  // HDF5 does not convert ASCII <-> UTF-8 (h5py writes UTF-8)
+    char* v = nullptr;
+    if (H5Aread(attr, mem, &v) >= 0 && v) {
+      value = v;
+      ok = true;
+      hid_t space = H5Aget_space(attr);
+      H5Dvlen_reclaim(mem, space, H5P_DEFAULT, &v);
+      H5Sclose(space);
+    } else {
+      error = path + ": cannot read attribute '" + name + "'";
+    }
+    H5Tclose(mem);
+  } else {
+    const size_t n = H5Tget_size(type);
+    std::vector<char> buf(n + 1, '\0');
+    hid_t mem = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mem, n + 1);
+    H5Tset_cset(mem, H5Tget_cset(type));
+    if (H5Aread(attr, mem, buf.data()) >= 0) {
+      value = std::string(buf.data());
+      ok = true;
+    } else {
+      error = path + ": cannot read attribute '" + name + "'";
+    }
+    H5Tclose(mem);
+  }
+  H5Tclose(type);
+  H5Aclose(attr);
+  // Fixed-length strings may be space padded.
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\0')) value.pop_back();
+  return ok;
+}
+
+}  // namespace
+
 RunLogStatus read_run_log_status(const std::string& run_dir) {
   RunLogStatus out;
   const std::string path = run_dir + "/metrics.h5";
@@ -30,50 +82,12 @@ RunLogStatus read_run_log_status(const std::string& run_dir) {
   if (file < 0) {
     out.error = "cannot open " + path + " as HDF5";
   } else {
-    hid_t attr = H5Aexists(file, "status") > 0 ? H5Aopen(file, "status", H5P_DEFAULT) : -1;
-    if (attr < 0) {
-      out.error = path + ": no attribute 'status'";
-    } else {
-      hid_t type = H5Aget_type(attr);
-      if (H5Tget_class(type) != H5T_STRING) {
-        out.error = path + ": attribute 'status' is not a string";
-      } else if (H5Tis_variable_str(type) > 0) {
-        hid_t mem = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mem, H5T_VARIABLE);
-        H5Tset_cset(mem, H5Tget_cset(type));  // HDF5 does not convert ASCII <-> UTF-8 (h5py writes UTF-8)
-        char* value = nullptr;
-        if (H5Aread(attr, mem, &value) >= 0 && value) {
-          out.status = value;
-          out.readable = true;
-          hid_t space = H5Aget_space(attr);
-          H5Dvlen_reclaim(mem, space, H5P_DEFAULT, &value);
-          H5Sclose(space);
-        } else {
-          out.error = path + ": cannot read attribute 'status'";
-        }
-        H5Tclose(mem);
-      } else {
-        const size_t n = H5Tget_size(type);
-        std::vector<char> buf(n + 1, '\0');
-        hid_t mem = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mem, n + 1);
-        H5Tset_cset(mem, H5Tget_cset(type));
-        if (H5Aread(attr, mem, buf.data()) >= 0) {
-          out.status = std::string(buf.data());
-          out.readable = true;
-        } else {
-          out.error = path + ": cannot read attribute 'status'";
-        }
-        H5Tclose(mem);
-      }
-      H5Tclose(type);
-      H5Aclose(attr);
-    }
+    out.readable = read_string_attr(file, path, "status", out.status, out.error);
+    std::string ignored;
+    if (out.readable) read_string_attr(file, path, "error", out.log_error, ignored);  // absent in old logs
     H5Fclose(file);
   }
   H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
-  // Fixed-length strings may be space padded.
-  while (!out.status.empty() && (out.status.back() == ' ' || out.status.back() == '\0')) out.status.pop_back();
   return out;
 }
 

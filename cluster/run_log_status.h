@@ -1,5 +1,6 @@
-// Reads the `status` attribute of a run's HDF5 log (DESIGN.md §5: running | completed | failed)
-// without opening anything else in it: the one fact the executors need to skip or retry a cell.
+// Reads the `status` and `error` attributes of a run's HDF5 log (DESIGN.md §5: running | completed |
+// failed | interrupted) without opening anything else in it: what the executors need to skip or retry
+// a cell, and why a run ended.
 #pragma once
 
 #include <string>
@@ -10,6 +11,7 @@ struct RunLogStatus {
   bool exists = false;    // RUN_DIR/metrics.h5 is there
   bool readable = false;  // it opened and had a string attribute `status`
   std::string status;     // the attribute's value when readable
+  std::string log_error;  // the log's `error` attribute: why a failed or interrupted run ended
   std::string error;      // why it was not readable
 };
 

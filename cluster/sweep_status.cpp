@@ -22,6 +22,7 @@ SweepStatus sweep_status(const Plan& plan, bool ask_slurm) {
     if (cs.status == "pending") ++s.pending;
     else if (cs.status == "running") ++s.running;
     else if (cs.status == "completed") ++s.completed;
+    else if (cs.status == "interrupted") ++s.interrupted;
     else ++s.failed;
     s.cells.push_back(std::move(cs));
   }
@@ -40,7 +41,8 @@ std::string status_table(const Plan& plan, const SweepStatus& s) {
        << cs.detail << "\n";
   }
   os << plan.spec.name << ": " << plan.cells.size() << " cells: " << s.completed << " completed, " << s.running
-     << " running, " << s.pending << " pending, " << s.failed << " failed\n";
+     << " running, " << s.pending << " pending, " << s.failed << " failed"
+     << (s.interrupted > 0 ? ", " + std::to_string(s.interrupted) + " interrupted" : std::string()) << "\n";
   return os.str();
 }
 
@@ -50,7 +52,7 @@ std::string status_json(const Plan& plan, const SweepStatus& s) {
   j["name"] = plan.spec.name;
   j["root"] = plan.spec.root;
   j["summary"] = {{"total", plan.cells.size()}, {"pending", s.pending}, {"running", s.running},
-                  {"completed", s.completed}, {"failed", s.failed}};
+                  {"completed", s.completed}, {"failed", s.failed}, {"interrupted", s.interrupted}};
   j["cells"] = nlohmann::ordered_json::array();
   for (size_t i = 0; i < plan.cells.size(); ++i) {
     const auto& c = plan.cells[i];
