@@ -55,7 +55,8 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
 }
 
 int64_t pad_id(const std::string& model) {
-  return nlohmann::json::parse(read_text(model + "/config.json"))["pad_token_id"].get<int64_t>();
+  const auto j = nlohmann::json::parse(read_text(model + "/config.json"));
+  return j.contains("pad_token_id") && j["pad_token_id"].is_number_integer() ? j["pad_token_id"].get<int64_t>() : 0;
 }
 
 // Unpadded rows of several lengths (one a lone token equal to RoBERTa's pad id), rows right-padded with the
@@ -306,6 +307,29 @@ TEST(Encoders, InitModelInfoAndSavePretrained) {
     m.save_pretrained(dir + "/saved");
     expect_logits_match(family, dir + "/saved");
   }
+}
+
+TEST(Encoders, DecoderEmbedsItsLastRealToken) {
+  // A decoder as an encoder: its rule is the last real token's final-norm state. The reference is bench/gpt2_ref.py
+  // with an identity LM head, so that its "logits" are the hidden states.
+  const auto dir = temp_dir("dec");
+  write_text(dir + "/config.json", read_text(config_path("gpt2-tiny")));
+  auto r = run(kPython + ref_script("gpt2") + " init --config " + dir + "/config.json --out " + dir + "/m --seed 4");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto inputs = write_inputs(dir + "/m");
+  auto ours = run(kLopa + "embed --model " + dir + "/m --input " + inputs);
+  ASSERT_EQ(ours.status, 0) << ours.err;
+  const std::string script =
+      "import sys, json, torch; sys.path.insert(0, '" + std::string(LOPA_SOURCE_DIR) + "/bench'); import gpt2_ref, ref_io\n"
+      "m = gpt2_ref.Model(sys.argv[1]); m.lm_head = torch.eye(m.cfg.d)\n"
+      "for ids, mask in ref_io.read_jsonl(sys.argv[2]):\n"
+      "    h, _ = m.forward(torch.tensor([ids]), None if mask is None else torch.tensor([mask]))\n"
+      "    last = max(t for t in range(len(ids)) if mask is None or mask[t])\n"
+      "    print(json.dumps({'embedding': h[0, last].tolist()}))\n";
+  write_text(dir + "/last.py", script);
+  auto ref = run(kPython + dir + "/last.py " + dir + "/m " + inputs);
+  ASSERT_EQ(ref.status, 0) << ref.err;
+  EXPECT_LT(max_embed_diff(embeddings(ours.out), embeddings(ref.out)), 1e-5);
 }
 
 // --- errors ------------------------------------------------------------------------------------------------------
