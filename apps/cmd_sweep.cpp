@@ -27,9 +27,10 @@ const char* kSweepUsage =
     "see DESIGN.md section 6. Each cell's run directory is ROOT/<cell-id>; the executors keep their\n"
     "configs, logs and records in ROOT/sweep/.";
 
-cl::Plan load(const po::variables_map& vm) {
+// `warn`: print the plan's warnings (paths that do not exist here) on stderr; `plan` does.
+cl::Plan load(const po::variables_map& vm, bool warn = false) {
   LOPA_CHECK(vm.count("spec"), "lopa sweep: --spec FILE is required");
-  return cl::make_plan(cl::read_sweep_spec(vm["spec"].as<std::string>()));
+  return cl::make_plan(cl::read_sweep_spec(vm["spec"].as<std::string>()), warn ? &std::cerr : nullptr);
 }
 
 int do_plan(const Args& args) {
@@ -37,7 +38,7 @@ int do_plan(const Args& args) {
   d.add_options()("spec", po::value<std::string>(), "sweep spec (INI)")("json", po::bool_switch(), "print JSON");
   const auto p = parse_options("sweep plan", kSweepUsage, d, args, false);
   if (p.help) return 0;
-  const auto plan = load(p.vm);
+  const auto plan = load(p.vm, true);
   if (p.vm["json"].as<bool>()) {
     std::cout << cl::plan_json(plan) << std::endl;
     return 0;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <set>
 #include <sstream>
 
@@ -72,7 +73,7 @@ std::string cell_id(const std::map<std::string, std::string>& keys) {
   return id + std::string(hex, 8);
 }
 
-Plan make_plan(const SweepSpec& spec) {
+Plan make_plan(const SweepSpec& spec, std::ostream* warnings_to) {
   Plan plan;
   plan.spec = spec;
   const auto& path = spec.path;
@@ -117,7 +118,7 @@ Plan make_plan(const SweepSpec& spec) {
   std::set<std::string> ids;
   for (auto& keys : cells) {
     if (keys.count("tp")) {
-      const int tp = std::stoi(keys.at("tp"));
+      const long long tp = std::stoll(keys.at("tp"));  // checked: an integer >= 1 (up to 2^63 - 1)
       LOPA_CHECK(spec.launch.ranks_per_cell % tp == 0, path, ": tp = ", tp, " does not divide [launch] ranks-per-cell = ",
                  spec.launch.ranks_per_cell, " (world = tp x dp)");
     }
@@ -127,6 +128,22 @@ Plan make_plan(const SweepSpec& spec) {
     c.keys = std::move(keys);
     LOPA_CHECK(ids.insert(c.id).second, path, ": two cells hash to the same id ", c.id);
     plan.cells.push_back(std::move(c));
+  }
+
+  // Paths that do not exist here, relative ones from the current directory (where cells run), each once.
+  std::set<std::pair<std::string, std::string>> missing;
+  for (const auto& c : plan.cells)
+    for (const auto& [key, value] : c.keys) {
+      const TrainKey* k = find_train_key(key);
+      std::error_code ec;
+      if (k && k->type == KeyType::Path && !value.empty() && !fs::exists(value, ec)) missing.emplace(key, value);
+    }
+  for (const auto& [key, value] : missing) {
+    std::error_code ec;
+    plan.warnings.push_back(path + ": " + key + " = '" + value + "' does not exist here (" +
+                            (fs::path(value).is_relative() ? "from " + fs::current_path(ec).string() + "; " : "") +
+                            "fine if it exists where the cells run)");
+    if (warnings_to) *warnings_to << "lopa sweep: warning: " << plan.warnings.back() << std::endl;
   }
   return plan;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,11 +22,15 @@ struct Cell {
 struct Plan {
   SweepSpec spec;
   std::vector<Cell> cells;
+  // Doubts that do not stop the sweep: path keys (model, encoder, data-dir) naming nothing here (they
+  // may exist only where the cells run, e.g. on the cluster).
+  std::vector<std::string> warnings;
 };
 
 // Expands the grid. Throws lopa::Error naming the spec file when a [grid] or [fixed] key is used by no
-// method of the sweep, or tp does not divide ranks-per-cell.
-Plan make_plan(const SweepSpec& spec);
+// method of the sweep, or tp does not divide ranks-per-cell. Each warning is also written as a line to
+// `warnings_to` when given (`lopa sweep plan` passes stderr).
+Plan make_plan(const SweepSpec& spec, std::ostream* warnings_to = nullptr);
 
 // FNV-1a, 64 bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
 uint64_t fnv1a64(const std::string& text);

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "cluster/cell_command.h"
 #include "cluster/train_keys.h"
@@ -46,11 +48,80 @@ int launch_int(const std::string& path, const std::string& key, const std::strin
   return int(v);
 }
 
+// Byte offset of the first invalid UTF-8 sequence in `s` (overlong forms, surrogates and code points
+// above U+10FFFF are invalid), or npos.
+size_t invalid_utf8_at(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = (unsigned char)s[i];
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) n = 1, cp = c;
+    else if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
+    else return i;
+    if (i + n > s.size()) return i;
+    for (size_t k = 1; k < n; ++k) {
+      const unsigned char d = (unsigned char)s[i + k];
+      if ((d & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n;
+  }
+  return std::string::npos;
+}
+
+// The lines of the spec as Boost's config parser sees them (comments from '#', trimmed), checked
+// before it runs: Boost silently drops a section header with no keys under it, names no lines, and
+// passes bytes through unchecked. Returns the line of each "section.key" (top-level keys without a
+// section) for later messages.
+std::map<std::string, int> scan_spec_lines(const std::string& path, const std::string& text) {
+  std::map<std::string, int> line_of;
+  std::istringstream in(text);
+  std::string raw, section;
+  int n = 0;
+  while (std::getline(in, raw)) {
+    ++n;
+    const size_t bad = invalid_utf8_at(raw);
+    LOPA_CHECK(bad == std::string::npos, path, ": line ", n, ": invalid UTF-8 at byte ", bad + 1);
+    LOPA_CHECK(raw.find('\0') == std::string::npos, path, ": line ", n, ": NUL byte");
+    std::string line = raw.substr(0, raw.find('#'));
+    line = trim(line);
+    if (line.empty()) continue;
+    if (line.front() == '[') {
+      LOPA_CHECK(line.back() == ']', path, ": line ", n, ": '", line, "': a section header is [name]");
+      section = line.substr(1, line.size() - 2);
+      // Before Boost reads the file, which drops a section without keys (an empty unknown section at
+      // the end was accepted).
+      LOPA_CHECK(section == "grid" || section == "fixed" || section == "launch", path, ": unknown section [", section,
+                 "] at line ", n, " (expected [grid], [fixed], [launch])");
+      continue;
+    }
+    const size_t eq = line.find('=');
+    LOPA_CHECK(eq != std::string::npos && !trim(line.substr(0, eq)).empty(), path, ": line ", n, ": '", line,
+               "': expected KEY = VALUE or a [section] header");
+    const std::string key = (section.empty() ? "" : section + ".") + trim(line.substr(0, eq));
+    line_of.emplace(key, n);
+  }
+  return line_of;
+}
+
 }  // namespace
 
 SweepSpec read_sweep_spec(const std::string& path) {
-  std::ifstream in(path);
-  LOPA_CHECK(in, path, ": cannot open sweep spec");
+  std::ifstream file(path, std::ios::binary);
+  LOPA_CHECK(file, path, ": cannot open sweep spec");
+  std::stringstream text;
+  text << file.rdbuf();
+  LOPA_CHECK(!file.bad(), path, ": cannot read sweep spec");
+  const auto line_of = scan_spec_lines(path, text.str());
+  const auto at = [&](const std::string& key) {
+    const auto it = line_of.find(key);
+    return it == line_of.end() ? std::string() : " at line " + std::to_string(it->second);
+  };
+  std::istringstream in(text.str());
 
   // Every section.key the spec may hold is declared as a string option: grid.K and fixed.K for each
   // training key K, launch.K for each launch key, and the two top-level keys.
@@ -69,12 +140,14 @@ SweepSpec read_sweep_spec(const std::string& path) {
       if (!o.unregistered) continue;
       const auto& key = o.string_key;
       const auto dot = key.find('.');
-      if (dot == std::string::npos) fail(path, ": unknown top-level key '", key, "' (expected name, root, then [grid], [fixed], [launch])");
+      if (dot == std::string::npos)
+        fail(path, ": unknown top-level key '", key, "'", at(key), " (expected name, root, then [grid], [fixed], [launch])");
       const auto section = key.substr(0, dot), name = key.substr(dot + 1);
       if (section == "grid" || section == "fixed")
-        fail(path, ": unknown training key '", name, "' in [", section, "] (lopa train --help lists the keys)");
-      if (section == "launch") fail(path, ": unknown key '", name, "' in [launch] (known: ", join(launch_key_names(), ", "), ")");
-      fail(path, ": unknown section [", section, "] (expected [grid], [fixed], [launch])");
+        fail(path, ": unknown training key '", name, "' in [", section, "]", at(key), " (lopa train --help lists the keys)");
+      if (section == "launch")
+        fail(path, ": unknown key '", name, "' in [launch]", at(key), " (known: ", join(launch_key_names(), ", "), ")");
+      fail(path, ": unknown section [", section, "]", at(key), " (expected [grid], [fixed], [launch])");
     }
     po::store(parsed, vm);
   } catch (const po::multiple_occurrences& e) {

@@ -229,5 +229,58 @@ TEST(TrainKeys, SameKeysAsLoPaTrain) {
   EXPECT_EQ(ours, train_opts);
 }
 
+
+// Issue 18: Boost drops a section without keys, so an empty unknown section at the end was accepted
+// while the same section with a key was rejected. Both are rejected now, naming the line, as are lines
+// that are neither KEY = VALUE nor [section], and invalid UTF-8 (which broke plan.json later).
+TEST_F(PlanTest, EmptyUnknownSectionsAndBadLinesAreRejectedWithTheirLine) {
+  const std::string ok = "name = s\nroot = ROOT\n[grid]\nmodel = m\ntask = sst2\nmethod = pt\n";
+  const auto path = dir + "/spec.ini";
+  EXPECT_EQ(error_of(ok), "");
+  struct Case {
+    std::string text, expected;
+  };
+  const std::vector<Case> cases = {
+      {ok + "[extra]\n", path + ": unknown section [extra] at line 7 (expected [grid], [fixed], [launch])"},
+      {ok + "[extra]\nseed = 1\n", path + ": unknown section [extra] at line 7 (expected [grid], [fixed], [launch])"},
+      {ok + "[extra]   # nothing under it\n\n", path + ": unknown section [extra] at line 7 (expected [grid], [fixed], [launch])"},
+      {"[gird]\n" + ok, path + ": unknown section [gird] at line 1 (expected [grid], [fixed], [launch])"},
+      {ok + "[fixed]\n[lanch]\n", path + ": unknown section [lanch] at line 8 (expected [grid], [fixed], [launch])"},
+      {ok + "[]\n", path + ": unknown section [] at line 7 (expected [grid], [fixed], [launch])"},
+      {ok + "[launch\n", path + ": line 7: '[launch': a section header is [name]"},
+      {ok + "epochs\n", path + ": line 7: 'epochs': expected KEY = VALUE or a [section] header"},
+      {ok + "= 3\n", path + ": line 7: '= 3': expected KEY = VALUE or a [section] header"},
+      {ok + "[fixed]\nlr = 0.\xff\n", path + ": line 8: invalid UTF-8 at byte 8"},
+      {ok + "foo = 1\n", path + ": unknown training key 'foo' in [grid] at line 7 (lopa train --help lists the keys)"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(error_of(c.text), c.expected) << "spec:\n" << c.text;
+}
+
+// Issue 18: model / encoder / data-dir paths that do not exist here are warned about (on stderr, each
+// once, naming the spec, key and value) but planned: they may exist only on the cluster.
+TEST_F(PlanTest, PathsThatDoNotExistHereAreWarnedAboutNotRejected) {
+  std::filesystem::create_directories(dir + "/models/a");
+  const auto path = spec_file("name = w\nroot = ROOT\n[grid]\nmodel = " + dir + "/models/a, " + dir +
+                              "/missing-b\ntask = sst2\nmethod = lopa, pt\n[fixed]\nencoder = /nonexistent/enc\n"
+                              "data-dir = " + dir + "\n");
+  std::ostringstream err;
+  const Plan p = make_plan(read_sweep_spec(path), &err);
+  EXPECT_EQ(p.cells.size(), 4u);  // 2 models x 2 methods
+  const std::string tail = "' does not exist here (fine if it exists where the cells run)";
+  ASSERT_EQ(p.warnings.size(), 2u) << err.str();
+  EXPECT_EQ(p.warnings[0], path + ": encoder = '/nonexistent/enc" + tail);
+  EXPECT_EQ(p.warnings[1], path + ": model = '" + dir + "/missing-b" + tail);
+  EXPECT_EQ(err.str(), "lopa sweep: warning: " + p.warnings[0] + "\nlopa sweep: warning: " + p.warnings[1] + "\n");
+  std::ostringstream none;
+  EXPECT_TRUE(make_plan(read_sweep_spec(spec_file("name = ok\nroot = ROOT\n[grid]\nmodel = " + dir +
+                                                  "/models/a\ntask = sst2\nmethod = pt\n", "ok.ini")), &none)
+                  .warnings.empty());
+  EXPECT_EQ(none.str(), "");
+  // lopa sweep plan says so on stderr and still lists the cells, exit 0.
+  std::string out;
+  EXPECT_EQ(test::run("{ " + std::string(LOPA_BIN) + " sweep plan --spec " + path + " 2>&1 >/dev/null; }", &out), 0) << out;
+  EXPECT_EQ(out, err.str());
+}
+
 }  // namespace
 }  // namespace lopa::cluster
