@@ -1,11 +1,15 @@
 // `lopa pretrain`: makes the embedded default FM (experiments/pretrain.h): a tiny Llama trained by lopa
-// on the synthetic language, cached by its configuration and reused when already complete.
+// on the synthetic language, cached by its configuration and reused when already complete; or, with
+// --objective mlm, a masked LM (RoBERTa, BERT, …) from a config.json on GLUE train text and / or text
+// files (experiments/train/mlm_pretrain.h).
 #include <iostream>
 
 #include "apps/commands.h"
 #include "apps/options.h"
 #include "apps/pretrain_options.h"
+#include "experiments/train/mlm_pretrain.h"
 #include "experiments/train/pretrain.h"
+#include "runtime/base/error.h"
 #include "runtime/distributed/failure.h"
 #include "runtime/distributed/mpi_runtime.h"
 
@@ -50,11 +54,47 @@ int cmd_pretrain(const Args& args) {
       ("out", po::value<std::string>()->default_value(""),
        "checkpoint directory (default: ${LOPA_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/lopa}/demo-fm-<hash of the options>)")
       ("tp", po::value<int64_t>()->default_value(1), "tensor-parallel ranks (under mpirun; the rest are data parallel)")
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda | auto");
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu | cuda | auto")
+      ("objective", po::value<std::string>()->default_value("clm"),
+       "clm: the demo's Llama on the synthetic language | mlm: a masked LM from --model-config on --glue-data / --text")
+      ("model-config", po::value<std::string>()->default_value(""),
+       "mlm: config.json of a *ForMaskedLM architecture (e.g. bench/configs/roberta-tiny.json at the tokenizer's vocab_size)")
+      ("tokenizer", po::value<std::string>()->default_value(""), "mlm: tokenizer directory (needs a mask token)")
+      ("glue-data", po::value<std::string>()->default_value(""), "mlm: data root whose glue/<TASK>/train.tsv text is the corpus")
+      ("text", po::value<std::vector<std::string>>()->multitoken(), "mlm: text files, one document per line")
+      ("mask-prob", po::value<double>()->default_value(0.15), "mlm: share of tokens selected (80% mask, 10% random, 10% kept)");
   add_pretrain_options(desc, PretrainConfig{});
   auto parsed = parse_options("pretrain", "[--out DIR] [OPTIONS]   (mpirun -np N lopa pretrain ... for data parallel)",
                               desc, args);
   if (parsed.help) return 0;
+  const auto objective = parsed.vm["objective"].as<std::string>();
+  LOPA_CHECK(objective == "clm" || objective == "mlm", "--objective: unknown value '", objective, "' (clm, mlm)");
+  if (objective == "mlm") {
+    const auto base = pretrain_config_from(parsed.vm);
+    MlmPretrainConfig m;
+    m.model_config = parsed.vm["model-config"].as<std::string>();
+    m.tokenizer_dir = parsed.vm["tokenizer"].as<std::string>();
+    LOPA_CHECK(!m.model_config.empty() && !m.tokenizer_dir.empty(), "--objective mlm: needs --model-config and --tokenizer");
+    m.steps = base.steps;
+    m.batch_size = base.batch_size;
+    m.seq_len = base.seq_len;
+    m.warmup_steps = base.warmup_steps;
+    m.lr = base.lr;
+    m.seed = base.seed;
+    m.mask_prob = parsed.vm["mask-prob"].as<double>();
+    m.log_every = std::max<int64_t>(1, m.steps / 16);
+    std::vector<std::string> docs;
+    if (const auto g = parsed.vm["glue-data"].as<std::string>(); !g.empty()) docs = glue_train_documents(g);
+    if (parsed.vm.count("text"))
+      for (const auto& f : parsed.vm["text"].as<std::vector<std::string>>()) {
+        auto more = text_documents(f);
+        docs.insert(docs.end(), more.begin(), more.end());
+      }
+    LOPA_CHECK(!docs.empty(), "--objective mlm: no corpus (give --glue-data DIR and / or --text FILE)");
+    pretrain_mlm(m, docs, parsed.vm["out"].as<std::string>(), std::cerr);
+    std::cout << parsed.vm["out"].as<std::string>() << std::endl;
+    return 0;
+  }
   auto c = pretrain_config_from(parsed.vm);
   c.tp = parsed.vm["tp"].as<int64_t>();
   c.device = parsed.vm["device"].as<std::string>();

@@ -24,6 +24,7 @@ struct TrainItem {
   std::vector<std::string> target_labels;     // the label written in predictions for each candidate
   int64_t gold = -1;                    // index of the right candidate (-1: unlabeled)
   std::vector<int64_t> encoder_input;   // ids the encoder sees (the prompt, with the encoder's tokenizer)
+  int64_t mask_pos = -1;  // cloze items (masked-LM FM, eval/cloze.h): the <mask> in `prompt`; -1 otherwise
 };
 
 // Examples of `task` (a GLUE task, an in-domain task, or a code task whose one target is the reference)
