@@ -289,6 +289,25 @@ TEST(Encoders, BatchedApiEqualsReferenceRows) {
   }
 }
 
+TEST(Encoders, InputsEmbedsPositionsFollowTheFamily) {
+  // transformers numbers inputs_embeds from padding_idx + 1 (RoBERTa) or 0 (BERT, CodeSage): for ids without a pad
+  // token that is what it does for the ids, so both paths give the same states; a pad token among the ids is
+  // counted differently by RoBERTa's two rules.
+  for (const std::string family : {"roberta", "bert", "codesage"}) {
+    const auto model = make_reference_model(family, family + "emb", "", base_model(family));
+    const auto enc = lopa::Encoder::load(model, lopa::ProcessGroup::single());
+    auto ids = at::tensor(std::vector<int64_t>{0, 5, 17, 42, 99, 3, 2}, at::kLong).view({1, 7});
+    auto a = enc.hidden_states(ids), b = enc.hidden_states_from_embeds(enc.model().embed(ids));
+    EXPECT_LT((a - b).abs().max().item<double>(), 1e-6) << family;
+    if (family == "roberta") {
+      ids[0][3] = pad_id(model);
+      a = enc.hidden_states(ids);
+      b = enc.hidden_states_from_embeds(enc.model().embed(ids));
+      EXPECT_GT((a - b).abs().max().item<double>(), 1e-3);
+    }
+  }
+}
+
 TEST(Encoders, InitModelInfoAndSavePretrained) {
   for (const std::string family : {"roberta", "bert", "codesage"}) {
     // lopa init-model on the bench config, read by the reference (HF names and shapes)…
