@@ -2,10 +2,53 @@
 
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include "runtime/base/error.h"
 
 namespace lopa::app {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// The lines of a --config file as Boost's parser reads them (comments from '#', trimmed), checked
+// first so that every mistake names the file and line: Boost names neither, and an empty file would
+// surface later as a missing required option that does not mention the file.
+void check_config_lines(const std::string& path, const std::string& text, const std::string& command,
+                        const po::options_description& desc) {
+  std::istringstream in(text);
+  std::string raw, section;
+  std::map<std::string, int> first_line;
+  int n = 0;
+  while (std::getline(in, raw)) {
+    ++n;
+    LOPA_CHECK(raw.find('\0') == std::string::npos, path, ":", n, ": NUL byte in the line");
+    const std::string line = trim(raw.substr(0, raw.find('#')));
+    if (line.empty()) continue;
+    if (line.front() == '[') {
+      LOPA_CHECK(line.back() == ']', path, ":", n, ": '", line, "': a section header is [name]");
+      section = line.substr(1, line.size() - 2);
+      continue;
+    }
+    const size_t eq = line.find('=');
+    const std::string key = eq == std::string::npos ? "" : trim(line.substr(0, eq));
+    LOPA_CHECK(!key.empty(), path, ":", n, ": '", line, "': expected KEY = VALUE");
+    const std::string name = section.empty() ? key : section + "." + key;
+    LOPA_CHECK(desc.find_nothrow(name, false), path, ":", n, ": unknown key '", name, "' (see lopa ", command,
+               " --help)");
+    const auto [it, fresh] = first_line.emplace(name, n);
+    LOPA_CHECK(fresh, path, ":", n, ": key '", name, "' is given twice (first on line ", it->second, ")");
+  }
+  LOPA_CHECK(!first_line.empty(), path, ": empty config file (no KEY = VALUE line)");
+}
+
+}  // namespace
 
 ParsedOptions parse_options(const std::string& command, const std::string& usage,
                             const po::options_description& desc, const std::vector<std::string>& args,
@@ -30,8 +73,12 @@ ParsedOptions parse_options(const std::string& command, const std::string& usage
     }
     if (allow_config && out.vm.count("config")) {
       const auto path = out.vm["config"].as<std::string>();
-      std::ifstream in(path);
-      LOPA_CHECK(in, path, ": cannot open config file");
+      std::ifstream file(path, std::ios::binary);
+      LOPA_CHECK(file, path, ": cannot open config file");
+      std::stringstream text;
+      text << file.rdbuf();
+      check_config_lines(path, text.str(), command, desc);
+      std::istringstream in(text.str());
       try {
         po::store(po::parse_config_file(in, desc, /*allow_unregistered=*/false), out.vm);
       } catch (const po::error& e) {
