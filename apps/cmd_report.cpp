@@ -1,5 +1,7 @@
 // lopa report: aggregates every run log under --root into a table (mean ± std over seeds), a LoPA
-// comparison summary and the list of runs left out; optionally draws the figures (--plot).
+// comparison summary, paired per-seed comparisons and the list of runs left out; --select-by SPLIT
+// --report SPLIT chooses configurations and steps on one split and shows another; optionally draws
+// the figures (--plot).
 #include <iostream>
 
 #include "apps/commands.h"
@@ -17,9 +19,14 @@ int cmd_report(const Args& args) {
       ("format", po::value<std::string>()->default_value("md"), "md | csv | latex")
       ("metric", po::value<std::string>()->default_value(""),
        "eval metric to tabulate (default: per task, accuracy; f1 for mrpc/qqp; pass_at_1 for mbpp/cruxeval)")
-      ("select", po::value<std::string>()->default_value("best"), "best (best dev evaluation of each run) | last")
+      ("select", po::value<std::string>()->default_value("best"),
+       "without --select-by: best (best evaluation of each run on its own split: optimistic) | last")
+      ("select-by", po::value<std::string>()->default_value(""),
+       "split whose mean over seeds chooses each cell's configuration and evaluation step (e.g. dev; GLUE: holdout)")
+      ("report", po::value<std::string>()->default_value(""),
+       "split whose metric is shown for that choice (e.g. test; GLUE: dev); needs --select-by")
       ("plot", po::value<std::string>()->default_value(""), "also draw the figures into FILE (.svg or .png; gnuplot)");
-  auto parsed = parse_options("report", "--root DIR [--format md|csv|latex] [--metric NAME] [--select best|last] [--plot FILE]",
+  auto parsed = parse_options("report", "--root DIR [--format md|csv|latex] [--metric NAME] [--select best|last | --select-by SPLIT --report SPLIT] [--plot FILE]",
                               desc, args);
   if (parsed.help) return 0;
   const auto& vm = parsed.vm;
@@ -29,6 +36,8 @@ int cmd_report(const Args& args) {
   results::ReportOptions opts;
   opts.metric = vm["metric"].as<std::string>();
   opts.select = vm["select"].as<std::string>();
+  opts.select_by = vm["select-by"].as<std::string>();
+  opts.report_split = vm["report"].as<std::string>();
   const std::string plot = vm["plot"].as<std::string>();
   opts.with_train = !plot.empty();
   const results::Report rep = results::build_report(vm["root"].as<std::string>(), opts);

@@ -25,7 +25,8 @@ torch.nn.utils.clip_grad_norm_ when the run's max-grad-norm > 0 (the official tr
 It replays RUN_DIR written by `lopa train ... --save-initial true`: config.ini (method and hyperparameters),
 initial/ (the trainable parameters before the first step, in the method's adapter layout), initial/items.jsonl
 (each training item's prompt, gold target and encoder input ids) and initial/batches.jsonl (each step's item
-indices). It prints one JSON line: {"losses": [per-step training loss], "init": {...}} where "init" checks lopa's
+indices). It prints one JSON line: {"losses": [per-step training loss], "frozen_losses": [the same batches under the
+initial parameters], "frozen_max_rel": largest relative difference of the two, "init": {...}} where "init" checks lopa's
 initial values against the official initialisation (zero output biases, dense biases inside torch.nn.Linear's
 U(+-1/sqrt(fan_in)), weight and prompt standard deviations).
 
@@ -253,7 +254,8 @@ def main():
 
     trainable, lora, emb, prompt_tokens = [], None, None, None
     if method in ("lopa", "idpg"):
-        assert cfg["encoder-pooling"] == "last", "the official code pools the last token"
+        # auto is the last real token for a decoder encoder, the only kind this reference loads
+        assert cfg.get("encoder-pooling", "last") in ("last", "auto"), "the official decoder encoder pools x[:, -1]"
         enc = fam.load(cfg["encoder"]) if cfg.get("encoder") else fm
         with torch.no_grad():  # the frozen encoder, no padding: x[:, -1] of the last layer
             rows = []
@@ -322,8 +324,8 @@ def main():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, hf_lambda(cfg["schedule"], int(cfg["warmup-steps"]), max_steps))
     max_norm = float(cfg["max-grad-norm"])
 
-    losses = []
-    for step in range(steps):
+    def step_loss(step):
+        """The training loss of step `step`'s batch under the current parameters."""
         idx = batches[step]["items"]
         assert batches[step]["step"] == step, f"batches.jsonl line {step + 1} is step {batches[step]['step']}"
         rows = [items[i]["prompt"] + items[i]["target"] for i in idx]
@@ -352,7 +354,14 @@ def main():
             inputs_embeds = torch.cat((prompts, inputs_embeds), dim=1)
             mask = torch.cat((torch.ones(B, P, dtype=torch.long), mask), dim=1)
             labels = torch.cat((torch.full((B, P), -100, dtype=torch.long), labels), dim=1)
-        loss = train_ref.lm_loss(head, fam.hidden(fm, inputs_embeds, mask, lora), labels, "all")
+        return train_ref.lm_loss(head, fam.hidden(fm, inputs_embeds, mask, lora), labels, "all")
+
+    # The same batches without any update: how far the steps moved the loss (a test's power).
+    with torch.no_grad():
+        frozen = [float(step_loss(step)) for step in range(steps)]
+    losses = []
+    for step in range(steps):
+        loss = step_loss(step)
         loss.backward()
         if max_norm > 0:
             torch.nn.utils.clip_grad_norm_(trainable, max_norm)
@@ -360,7 +369,9 @@ def main():
         sched.step()
         opt.zero_grad()
         losses.append(float(loss))
+    moved = max(abs(a - b) / abs(b) for a, b in zip(losses, frozen))
     print(json.dumps({"method": method, "family": fam.name, "steps": steps, "losses": losses,
+                      "frozen_losses": frozen, "frozen_max_rel": moved,
                       "lopa_type": lopa_type if method == "lopa" else None,
                       "trainable_parameters": sum(p.numel() for p in trainable),
                       "init": init_report(tensors, emb.shape[1] if emb is not None else 1)}))

@@ -98,12 +98,53 @@ struct UsableRun {
   std::string method, task, model, m, r, group_key, row_key;
   json config_for_key;  // config minus ignored keys
   double value = 0;
+  // Split mode: the metric per evaluation step on the selection and the reported split (NaN dropped).
+  std::map<int64_t, double> select_at, report_at;
 };
 
 struct Group {
-  std::vector<const UsableRun*> runs;
+  std::vector<UsableRun*> runs;
   double mean = 0, std = 0;
+  bool usable = true;
+  int64_t step = -1;                 // split mode: the chosen evaluation step
+  double select_mean = std::nan("");  // split mode: mean selection metric at that step
 };
+
+// step -> value of a series' non-NaN points.
+std::map<int64_t, double> by_step(const EvalSeries& s, const std::string& metric) {
+  std::map<int64_t, double> out;
+  auto it = s.metrics.find(metric);
+  if (it == s.metrics.end()) return out;
+  for (size_t i = 0; i < s.step.size() && i < it->second.size(); ++i)
+    if (!std::isnan(it->second[i])) out[s.step[i]] = it->second[i];
+  return out;
+}
+
+// Split mode: the step, shared by every seed on both splits, with the best mean selection metric
+// (the earliest among equals); each run's value becomes its reported metric there.
+bool choose_step(Group* g, bool lower) {
+  std::map<int64_t, double> sum;
+  for (const auto& [step, v] : g->runs[0]->select_at) sum[step] = 0;
+  for (auto it = sum.begin(); it != sum.end();) {
+    bool everywhere = true;
+    for (const auto* u : g->runs) everywhere = everywhere && u->select_at.count(it->first) && u->report_at.count(it->first);
+    if (!everywhere) {
+      it = sum.erase(it);
+      continue;
+    }
+    for (const auto* u : g->runs) it->second += u->select_at.at(it->first);
+    ++it;
+  }
+  if (sum.empty()) return false;
+  bool found = false;
+  for (const auto& [step, total] : sum) {
+    const double mean = total / g->runs.size();
+    if (!found || (lower ? mean < g->select_mean : mean > g->select_mean)) g->select_mean = mean, g->step = step;
+    found = true;
+  }
+  for (auto* u : g->runs) u->value = u->report_at.at(g->step);
+  return true;
+}
 
 void mean_std(const std::vector<double>& v, double* mean, double* sd) {
   double s = 0;
@@ -119,7 +160,7 @@ void mean_std(const std::vector<double>& v, double* mean, double* sd) {
 }
 
 // Mean training loss over the runs at the steps all of them share as a common prefix.
-void mean_loss_curve(const std::vector<const UsableRun*>& runs, Cell* cell) {
+void mean_loss_curve(const std::vector<UsableRun*>& runs, Cell* cell) {
   size_t len = SIZE_MAX;
   for (const auto* r : runs) len = std::min(len, r->data.train.step.size());
   if (runs.empty() || len == 0 || len == SIZE_MAX) return;
@@ -170,9 +211,14 @@ Report build_report(const std::string& root, const ReportOptions& options) {
   LOPA_CHECK(fs::is_directory(root), root, ": not a directory (--root)");
   LOPA_CHECK(options.select == "best" || options.select == "last", "--select ", options.select,
              ": expected best or last");
+  LOPA_CHECK(options.select_by.empty() == options.report_split.empty(),
+             "--select-by and --report go together (e.g. --select-by dev --report test)");
+  const bool split_mode = !options.select_by.empty();
   Report rep;
   rep.root = root;
   rep.select = options.select;
+  rep.select_by = options.select_by;
+  rep.report_split = options.report_split;
 
   std::vector<std::string> paths;
   std::error_code ec;
@@ -240,11 +286,26 @@ Report build_report(const std::string& root, const ReportOptions& options) {
   std::vector<UsableRun*> used;
   for (auto& u : runs) {
     const std::string& metric = task_metric[u.task];
-    auto it = u.data.eval.metrics.find(metric);
-    if (it == u.data.eval.metrics.end() ||
-        !select_value(it->second, options.select, lower_is_better_metric(metric), &u.value)) {
-      rep.excluded.push_back({rel(u.data.path), "completed", "no evaluation of metric '" + metric + "'"});
-      continue;
+    if (split_mode) {
+      bool ok = true;
+      for (const auto* split : {&options.select_by, &options.report_split}) {
+        auto s = u.data.splits.find(*split);
+        auto& dst = split == &options.select_by ? u.select_at : u.report_at;
+        if (s != u.data.splits.end()) dst = by_step(s->second, metric);
+        if (dst.empty()) {
+          rep.excluded.push_back({rel(u.data.path), "completed", "no evaluation of metric '" + metric + "' on split '" + *split + "'"});
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+    } else {
+      auto it = u.data.eval.metrics.find(metric);
+      if (it == u.data.eval.metrics.end() ||
+          !select_value(it->second, options.select, lower_is_better_metric(metric), &u.value)) {
+        rep.excluded.push_back({rel(u.data.path), "completed", "no evaluation of metric '" + metric + "'"});
+        continue;
+      }
     }
     const json config = u.data.config();
     u.config_for_key = json::object();
@@ -256,15 +317,24 @@ Report build_report(const std::string& root, const ReportOptions& options) {
     u.row_key = u.method + "|" + u.m + "|" + u.r;
     used.push_back(&u);
   }
-  rep.runs_used = static_cast<int>(used.size());
-
   std::map<std::string, Group> groups;
-  for (const auto* u : used) groups[u->group_key].runs.push_back(u);
+  for (auto* u : used) groups[u->group_key].runs.push_back(u);
   for (auto& [k, g] : groups) {
+    if (split_mode && !choose_step(&g, lower_is_better_metric(task_metric[g.runs[0]->task]))) {
+      g.usable = false;
+      for (const auto* u : g.runs)
+        rep.excluded.push_back({rel(u->data.path), "completed", "no evaluation step on both '" + options.select_by +
+                                "' and '" + options.report_split + "' shared by every seed of its configuration"});
+      continue;
+    }
     std::vector<double> v;
     for (const auto* u : g.runs) v.push_back(u->value);
     mean_std(v, &g.mean, &g.std);
   }
+  for (auto it = groups.begin(); it != groups.end();) it = it->second.usable ? std::next(it) : groups.erase(it);
+  used.clear();
+  for (auto& [k, g] : groups) used.insert(used.end(), g.runs.begin(), g.runs.end());
+  rep.runs_used = static_cast<int>(used.size());
 
   // 4. Rows and columns, in paper order.
   std::map<std::string, Row> row_by_key;
@@ -319,9 +389,11 @@ Report build_report(const std::string& root, const ReportOptions& options) {
   }
   for (const auto& [rc, gs] : cell_groups) {
     const bool lower = lower_is_better_metric(rep.cols[rc.second].metric);
+    // Split mode chooses by the selection split, never by the values shown.
+    const auto score = [&](const Group* g) { return split_mode ? g->select_mean : g->mean; };
     const Group* best = gs[0];
     for (const Group* g : gs)
-      if (lower ? g->mean < best->mean : g->mean > best->mean) best = g;
+      if (lower ? score(g) < score(best) : score(g) > score(best)) best = g;
     Cell c;
     c.row = rc.first;
     c.col = rc.second;
@@ -333,6 +405,8 @@ Report build_report(const std::string& root, const ReportOptions& options) {
     c.std = best->std;
     c.n = static_cast<int>(best->runs.size());
     c.num_configs = static_cast<int>(gs.size());
+    c.selected_step = best->step;
+    c.select_mean = best->select_mean;
     if (gs.size() > 1) {
       // The keys whose values differ between the groups of this cell, with the chosen group's values.
       std::set<std::string> keys;
@@ -345,9 +419,12 @@ Report build_report(const std::string& root, const ReportOptions& options) {
         if (vals.size() > 1) chosen += (chosen.empty() ? "" : ", ") + k + "=" + config_value(best->runs[0]->config_for_key, k);
       }
       c.chosen_config = chosen;
-      rep.notes.push_back(rep.rows[c.row].label + " on " + rep.cols[c.col].model + "/" + rep.cols[c.col].task + ": " +
-                          std::to_string(gs.size()) + " configurations; shown the best by mean (" + chosen + ")");
+      if (!split_mode)
+        rep.notes.push_back(rep.rows[c.row].label + " on " + rep.cols[c.col].model + "/" + rep.cols[c.col].task + ": " +
+                            std::to_string(gs.size()) + " configurations; shown the best by mean (" + chosen +
+                            "), chosen on the values shown");
     }
+    if (split_mode && c.chosen_config.empty()) c.chosen_config = "lr=" + config_value(best->runs[0]->config_for_key, "lr");
     if (options.with_train) mean_loss_curve(best->runs, &c);
     rep.cells.push_back(std::move(c));
   }
@@ -364,16 +441,22 @@ Report build_report(const std::string& root, const ReportOptions& options) {
       if (best && c.col == (int)col && c.mean == best->mean) c.best = true;
   }
 
-  // 7. LoPA against every other method, per (task, model) cell, each method at its best row there.
-  auto method_best = [&](const std::string& method, int col, double* out) {
+  // 7. LoPA against every other method, per (task, model) cell, each method at its best row there
+  // (split mode: the row with the best selection metric).
+  auto best_cell = [&](const std::string& method, int col) -> const Cell* {
     const bool lower = lower_is_better_metric(rep.cols[col].metric);
-    bool found = false;
-    for (const auto& c : rep.cells)
-      if (c.col == col && rep.rows[c.row].method == method && (!found || (lower ? c.mean < *out : c.mean > *out))) {
-        *out = c.mean;
-        found = true;
-      }
-    return found;
+    const Cell* best = nullptr;
+    for (const auto& c : rep.cells) {
+      if (c.col != col || rep.rows[c.row].method != method) continue;
+      const double x = split_mode ? c.select_mean : c.mean, y = best ? (split_mode ? best->select_mean : best->mean) : 0;
+      if (!best || (lower ? x < y : x > y)) best = &c;
+    }
+    return best;
+  };
+  auto method_best = [&](const std::string& method, int col, double* out) {
+    const Cell* c = best_cell(method, col);
+    if (c) *out = c->mean;
+    return c != nullptr;
   };
   std::vector<std::string> methods;
   for (const auto& row : rep.rows)
@@ -397,7 +480,72 @@ Report build_report(const std::string& root, const ReportOptions& options) {
       rep.comparisons.push_back(cmp);
     }
   }
+
+  // 8. Paired comparisons per column, seed by seed: LoPA against each other method, or every pair.
+  const bool has_lopa = std::find(methods.begin(), methods.end(), "lopa") != methods.end();
+  for (size_t col = 0; col < rep.cols.size(); ++col) {
+    const bool lower = lower_is_better_metric(rep.cols[col].metric);
+    for (size_t i = 0; i < methods.size(); ++i)
+      for (size_t j = i + 1; j < methods.size(); ++j) {
+        std::string a = methods[i], b = methods[j];
+        if (has_lopa && a != "lopa" && b != "lopa") continue;
+        if (b == "lopa") std::swap(a, b);
+        const Cell* ca = best_cell(a, col);
+        const Cell* cb = best_cell(b, col);
+        if (!ca || !cb) continue;
+        std::map<int64_t, double> va, vb;
+        for (size_t k = 0; k < ca->values.size(); ++k) va[ca->seeds[k]] = ca->values[k];
+        for (size_t k = 0; k < cb->values.size(); ++k) vb[cb->seeds[k]] = cb->values[k];
+        auto p = paired_comparison(va, vb, lower);
+        if (p.pairs == 0) continue;
+        p.col = static_cast<int>(col);
+        p.a = a;
+        p.b = b;
+        rep.paired.push_back(p);
+      }
+  }
   return rep;
+}
+
+double t_critical_975(int df) {
+  LOPA_CHECK(df >= 1, "t_critical_975: df must be >= 1, got ", df);
+  // Student's t, 97.5 % quantile (two-sided 5 %), df 1..30 from the standard table.
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df <= 30) return table[df - 1];
+  if (df <= 40) return 2.021;
+  if (df <= 60) return 2.000;
+  if (df <= 120) return 1.980;
+  return 1.960;
+}
+
+PairedComparison paired_comparison(const std::map<int64_t, double>& a, const std::map<int64_t, double>& b,
+                                   bool lower_is_better) {
+  PairedComparison p;
+  std::vector<double> d;
+  for (const auto& [seed, x] : a) {
+    auto it = b.find(seed);
+    if (it == b.end()) continue;
+    const double diff = lower_is_better ? it->second - x : x - it->second;
+    d.push_back(diff);
+    if (diff > 0) ++p.wins;
+    else if (diff < 0) ++p.losses;
+    else ++p.ties;
+  }
+  p.pairs = static_cast<int>(d.size());
+  if (d.empty()) return p;
+  mean_std(d, &p.mean_diff, &p.sd_diff);
+  if (p.pairs < 2) return p;
+  if (p.sd_diff > 0) {
+    p.t = p.mean_diff / (p.sd_diff / std::sqrt(static_cast<double>(p.pairs)));
+    p.exceeds_noise = std::fabs(p.t) > t_critical_975(p.pairs - 1);
+  } else {
+    // Every seed moved by the same amount: no noise at all, so any difference exceeds it.
+    p.t = p.mean_diff == 0 ? 0 : std::copysign(INFINITY, p.mean_diff);
+    p.exceeds_noise = p.mean_diff != 0;
+  }
+  return p;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,8 +614,43 @@ std::string caption(const Report& rep) {
   for (const auto& c : rep.cols) metrics.insert(metric_header(c.metric));
   std::string m;
   for (const auto& x : metrics) m += (m.empty() ? "" : ", ") + x;
-  return m + "; " + rep.select + " evaluation of each run; mean ± sample std (n-1) over seeds, n = seeds; best mean per column marked; " +
+  std::string how;
+  if (rep.select_by.empty()) {
+    how = rep.select + " evaluation of each run" +
+          (rep.select == "best" ? " (chosen on the split shown: optimistic; see --select-by)" : std::string());
+  } else {
+    how = "on " + rep.report_split + ", at the configuration and evaluation step with the best mean " + rep.select_by +
+          " value over seeds in each cell" +
+          (rep.select_by == rep.report_split ? " (selected on the split shown: optimistic)" : std::string());
+  }
+  return m + "; " + how + "; mean ± sample std (n-1) over seeds, n = seeds; best mean per column marked; " +
          std::to_string(rep.runs_used) + " of " + std::to_string(rep.runs_found) + " runs used";
+}
+
+std::string fmt_signed(double v, const std::string& metric) {
+  char buf[64];
+  if (is_fraction_metric(metric)) std::snprintf(buf, sizeof(buf), "%+.2f points", 100 * v);
+  else std::snprintf(buf, sizeof(buf), "%+.4g", v);
+  return buf;
+}
+
+std::string paired_text(const Report& rep, const PairedComparison& p) {
+  const Column& col = rep.cols[p.col];
+  const std::string metric = col.metric;
+  std::ostringstream os;
+  os << col_title(rep, col) << ": " << method_display_name(p.a) << " vs " << method_display_name(p.b) << " over "
+     << p.pairs << " paired seed" << (p.pairs == 1 ? "" : "s") << ": " << method_display_name(p.a) << " better in "
+     << p.wins << ", worse in " << p.losses << ", tied in " << p.ties << "; mean difference "
+     << fmt_signed(p.mean_diff, metric);
+  if (p.pairs < 2) {
+    os << " (one seed: no noise estimate)";
+  } else {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), " (sd %.4g%s, t = %.2f, df %d)", is_fraction_metric(metric) ? 100 * p.sd_diff : p.sd_diff,
+                  is_fraction_metric(metric) ? " points" : "", p.t, p.pairs - 1);
+    os << buf << (p.exceeds_noise ? ": exceeds the seed noise" : ": within the seed noise") << " (paired t, 5 %)";
+  }
+  return os.str();
 }
 
 }  // namespace
@@ -484,6 +667,22 @@ std::string format_report_notes(const Report& rep) {
       std::snprintf(buf, sizeof(buf), "  LoPA vs %s: LoPA better in %d of %d cells (%d ties); mean relative improvement %+.2f%%\n",
                     method_display_name(c.other).c_str(), c.wins, c.cells, c.ties, 100 * c.mean_rel_improvement);
       os << buf;
+    }
+  }
+  if (!rep.paired.empty()) {
+    os << "Paired comparisons per column (each method at its best row"
+       << (rep.select_by.empty() ? "" : " by " + rep.select_by) << "; difference = first - second on "
+       << (rep.select_by.empty() ? std::string("the values shown") : rep.report_split) << ", positive = first better):\n";
+    for (const auto& p : rep.paired) os << "  " << paired_text(rep, p) << "\n";
+  }
+  if (!rep.select_by.empty()) {
+    os << "Selected in each cell (by the mean " << rep.select_by << " value over seeds):\n";
+    for (const auto& c : rep.cells) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%s", fmt_value(c.select_mean, rep.cols[c.col].metric).c_str());
+      os << "  " << rep.rows[c.row].label << " on " << col_title(rep, rep.cols[c.col]) << ": " << c.chosen_config
+         << ", step " << c.selected_step << ", " << c.n << " seed" << (c.n == 1 ? "" : "s") << ", " << rep.select_by
+         << " " << buf << " (" << c.num_configs << " configuration" << (c.num_configs == 1 ? "" : "s") << " compared)\n";
     }
   }
   for (const auto& n : rep.notes) os << "note: " << n << "\n";
@@ -510,7 +709,9 @@ std::string format_report(const Report& rep, const std::string& format) {
           continue;
         }
         const std::string t = cell_text(*cell, rep.cols[c].metric);
-        os << " " << (cell->best ? "**" + t + "**" : t) << " (" << cell->n << ") |";
+        os << " " << (cell->best ? "**" + t + "**" : t) << " (" << cell->n;
+        if (!rep.select_by.empty()) os << "; " << cell->chosen_config << ", step " << cell->selected_step;
+        os << ") |";
       }
       os << "\n";
     }
@@ -520,6 +721,7 @@ std::string format_report(const Report& rep, const std::string& format) {
     for (const auto& c : rep.cols) {
       const std::string t = col_title(rep, c) + " " + c.metric;
       os << "," << csv_field(t + " mean") << "," << csv_field(t + " std") << "," << csv_field(t + " n");
+      if (!rep.select_by.empty()) os << "," << csv_field(t + " selected") << "," << csv_field(t + " step");
     }
     os << "\n";
     for (size_t r = 0; r < rep.rows.size(); ++r) {
@@ -532,10 +734,11 @@ std::string format_report(const Report& rep, const std::string& format) {
       for (size_t c = 0; c < rep.cols.size(); ++c) {
         const Cell* cell = rep.cell(r, c);
         char buf[96];
-        if (!cell) os << ",,,";
+        if (!cell) os << (rep.select_by.empty() ? ",,," : ",,,,,");
         else {
           std::snprintf(buf, sizeof(buf), ",%.12g,%.12g,%d", cell->mean, cell->std, cell->n);
           os << buf;
+          if (!rep.select_by.empty()) os << "," << csv_field(cell->chosen_config) << "," << cell->selected_step;
         }
       }
       os << "\n";

@@ -3,8 +3,13 @@
 // sample standard deviation (n-1 denominator) and n over seeds. Rows are methods, split by prompt
 // length m and rank r where the method has them; columns are tasks, grouped by model. Runs that are
 // unreadable, still running, failed or lack the metric are listed separately, never dropped.
+// Selection on one split and reporting on another (select_by / report_split): in each cell, the
+// configuration (e.g. learning rate) and evaluation step with the best mean select_by metric over
+// seeds is chosen, and its report_split metric is shown; per column, methods are compared seed by
+// seed (paired).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -14,8 +19,13 @@ namespace lopa::results {
 
 struct ReportOptions {
   std::string metric;             // "" = each task's primary metric (accuracy; f1 for mrpc/qqp; pass_at_1 for code)
-  std::string select = "best";    // "best": best dev evaluation of a run (as the paper reports); "last": final one
+  std::string select = "best";    // "best": best evaluation of a run (as the paper reports); "last": final one.
+                                  // Applies to the run's own evaluation split when select_by is empty.
   bool with_train = false;        // also read the training-loss series (needed for plots)
+  // Split mode: choose the configuration and step by the mean `select_by` metric over seeds, report
+  // the `report_split` metric of that choice (both required together; equal names = best of the
+  // reported split, labelled as such).
+  std::string select_by, report_split;
 };
 
 // A run that is not in the table, and why.
@@ -46,6 +56,22 @@ struct Cell {
   // Training loss averaged over the seeds at the steps all of them logged (when with_train).
   std::vector<int64_t> loss_step;
   std::vector<double> loss_mean;
+  // Split mode: the chosen evaluation step and the mean select_by metric there (NaN otherwise); the
+  // hyperparameters the cell used (chosen_config then always names at least lr).
+  int64_t selected_step = -1;
+  double select_mean = std::nan("");
+};
+
+// One column's methods compared seed by seed: a and b at their best rows (by the selection split in
+// split mode, by the shown mean otherwise), paired on the seeds both have. Differences are a - b,
+// signed so that positive means a is better; "exceeds the seed noise" = a two-sided paired t-test at
+// 5 % (|t| > t(0.975, n-1)); undecidable with fewer than 2 pairs.
+struct PairedComparison {
+  int col = -1;
+  std::string a, b;                 // methods
+  int pairs = 0, wins = 0, losses = 0, ties = 0;
+  double mean_diff = 0, sd_diff = 0, t = 0;  // sd: sample (n-1); t = mean / (sd / sqrt(n))
+  bool exceeds_noise = false;
 };
 
 struct Comparison {
@@ -62,6 +88,8 @@ struct Report {
   std::vector<Column> cols;
   std::vector<Cell> cells;          // at most one per (row, col)
   std::vector<Comparison> comparisons;  // empty when there is no LoPA run
+  std::vector<PairedComparison> paired; // per column: LoPA against each other method (every pair without LoPA)
+  std::string select_by, report_split;  // split mode (see ReportOptions), "" otherwise
   std::vector<ExcludedRun> excluded;
   std::vector<std::string> notes;   // e.g. cells where several configurations were aggregated separately
   int runs_found = 0, runs_used = 0;
@@ -77,11 +105,17 @@ Report build_report(const std::string& root, const ReportOptions& options);
 // only (the caller prints the rest elsewhere: see format_report_notes); LaTeX carries the summary and
 // exclusions as % comments so the output still compiles.
 std::string format_report(const Report& report, const std::string& format);
-// Comparison summary and exclusion list as plain text lines.
+// Comparison summary, paired comparisons, selected configurations and exclusion list as plain text lines.
 std::string format_report_notes(const Report& report);
 
 // The display name of a method ("lopa" -> "LoPA") and whether it needs a server-side adapter.
 std::string method_display_name(const std::string& method);
 std::string method_server_adapter(const std::string& method);
+
+// The 97.5 % quantile of Student's t with `df` degrees of freedom (df >= 1): the two-sided 5 % bound.
+double t_critical_975(int df);
+// Paired comparison of two per-seed value maps (seed -> value), positive = a better.
+PairedComparison paired_comparison(const std::map<int64_t, double>& a, const std::map<int64_t, double>& b,
+                                   bool lower_is_better);
 
 }  // namespace lopa::results

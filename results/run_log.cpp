@@ -4,6 +4,7 @@
 #include <H5Cpp.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <ctime>
 #include <iostream>
 #include <limits>
+#include <mutex>
 
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
@@ -98,33 +100,42 @@ H5::FileAccPropList memory_fapl() {
 }
 
 // Exclusive writer lock: flock on PATH.lock, which records the holder's pid for the error message.
-// flock is released by the kernel when the holder dies, so a killed run can be resumed at once.
+// flock is released by the kernel when the holder dies, so a killed run can be resumed at once. The
+// lock file is never deleted: a writer that unlinked it before unlocking would let a process that had
+// opened the old file and one that creates a new file each hold "the" lock. A lock taken on a file
+// that is no longer the one at PATH.lock (deleted by hand meanwhile) is dropped and taken again.
 int acquire_lock(const std::string& path) {
   const std::string lock_path = path + ".lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  LOPA_CHECK(fd >= 0, lock_path, ": cannot open lock file: ", std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    char buf[32] = {0};
-    const ssize_t got = ::pread(fd, buf, sizeof(buf) - 1, 0);
+  for (int attempt = 0;; ++attempt) {
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    LOPA_CHECK(fd >= 0, lock_path, ": cannot open lock file: ", std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char buf[32] = {0};
+      const ssize_t got = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      if (err == EWOULDBLOCK)
+        fail(path, ": already open for writing by another process (pid ", got > 0 ? std::string(buf) : "?",
+             ", lock ", lock_path, "); a run log has one writer");
+      fail(lock_path, ": cannot lock: ", std::strerror(err));
+    }
+    struct stat held {}, named {};
+    if (::fstat(fd, &held) == 0 && ::stat(lock_path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+        held.st_dev == named.st_dev) {
+      const std::string pid = std::to_string(::getpid());
+      if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        // The lock itself is held; the pid is only for the message of a refused second writer.
+      }
+      return fd;
+    }
     ::close(fd);
-    if (err == EWOULDBLOCK)
-      fail(path, ": already open for writing by another process (pid ", got > 0 ? std::string(buf) : "?",
-           ", lock ", lock_path, "); a run log has one writer");
-    fail(lock_path, ": cannot lock: ", std::strerror(err));
+    LOPA_CHECK(attempt < 100, lock_path, ": the lock file keeps being replaced; cannot lock it");
   }
-  const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    // The lock itself is held; the pid is only for the message of a refused second writer.
-  }
-  return fd;
 }
 
-void release_lock(const std::string& path, int fd) {
-  if (fd < 0) return;
-  ::unlink((path + ".lock").c_str());
-  ::flock(fd, LOCK_UN);
-  ::close(fd);
+// Unlocks by closing; the file stays (see acquire_lock).
+void release_lock(int fd) {
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace
@@ -139,6 +150,9 @@ std::string utc_now_iso8601() {
 }
 
 struct RunLog::Impl {
+  // Held by every public call: a signal watcher (TerminationWatch) may record a run's end beside the
+  // main thread.
+  std::recursive_mutex mu;
   std::string path;
   int lock_fd = -1;
   FlushPolicy policy;
@@ -146,12 +160,23 @@ struct RunLog::Impl {
   bool open = false;
 
   // Written to the in-memory file so far.
-  hsize_t train_written = 0, eval_written = 0;
-  std::vector<std::string> eval_metrics;  // names of /eval/<metric>, in creation order
+  hsize_t train_written = 0;
+  // Per split (/eval/<split>): points written so far and the metric names, in creation order.
+  struct Split {
+    hsize_t written = 0;
+    std::vector<std::string> metrics;
+  };
+  std::map<std::string, Split> splits;
+  std::string default_split;  // where log_eval(step, metrics) writes: the eval_split attribute
   // Buffered, not yet in the in-memory file.
   std::vector<int64_t> step;
   std::vector<double> cols[5];  // kTrainFields order
-  std::vector<std::pair<int64_t, std::map<std::string, double>>> evals;
+  struct PendingEval {
+    std::string split;
+    int64_t step;
+    std::map<std::string, double> metrics;
+  };
+  std::vector<PendingEval> evals;
   std::chrono::steady_clock::time_point last_flush = std::chrono::steady_clock::now();
   std::vector<char> image;  // reused snapshot buffer
 
@@ -169,35 +194,45 @@ struct RunLog::Impl {
       step.clear();
       for (auto& c : cols) c.clear();
     }
-    if (!evals.empty()) {
-      H5::Group eval = file->openGroup("/eval");
-      for (const auto& [s, metrics] : evals)
-        for (const auto& [name, v] : metrics) {
-          if (std::find(eval_metrics.begin(), eval_metrics.end(), name) != eval_metrics.end()) continue;
+    // Evaluations, split by split (/eval/<split>/step and /eval/<split>/<metric>, schema 2).
+    std::map<std::string, std::vector<const PendingEval*>> by_split;
+    for (const auto& e : evals) by_split[e.split].push_back(&e);
+    for (const auto& [split, points] : by_split) {
+      H5::Group root = file->openGroup("/eval");
+      if (!splits.count(split)) {
+        H5::Group g = root.createGroup(split);
+        create_series(g, "step", H5::PredType::NATIVE_INT64, kEvalChunk, 0, 0);
+        splits[split];
+      }
+      Split& st = splits.at(split);
+      H5::Group eval = root.openGroup(split);
+      for (const auto* e : points)
+        for (const auto& [name, v] : e->metrics) {
+          if (std::find(st.metrics.begin(), st.metrics.end(), name) != st.metrics.end()) continue;
           LOPA_CHECK(!name.empty() && name != "step" && name.find('/') == std::string::npos, path,
                      ": invalid eval metric name '", name, "'");
-          // A metric first seen now is NaN at every earlier evaluation (the fill value).
-          create_series(eval, name, H5::PredType::NATIVE_DOUBLE, kEvalChunk, eval_written,
+          // A metric first seen now is NaN at every earlier evaluation of the split (the fill value).
+          create_series(eval, name, H5::PredType::NATIVE_DOUBLE, kEvalChunk, st.written,
                         std::numeric_limits<double>::quiet_NaN());
-          eval_metrics.push_back(name);
+          st.metrics.push_back(name);
         }
-      const hsize_t k = evals.size();
+      const hsize_t k = points.size();
       std::vector<int64_t> steps(k);
-      for (hsize_t i = 0; i < k; ++i) steps[i] = evals[i].first;
+      for (hsize_t i = 0; i < k; ++i) steps[i] = points[i]->step;
       H5::DataSet ds = eval.openDataSet("step");
-      append_series(ds, H5::PredType::NATIVE_INT64, eval_written, k, steps.data());
+      append_series(ds, H5::PredType::NATIVE_INT64, st.written, k, steps.data());
       std::vector<double> vals(k);
-      for (const auto& name : eval_metrics) {
+      for (const auto& name : st.metrics) {
         for (hsize_t i = 0; i < k; ++i) {
-          auto it = evals[i].second.find(name);
-          vals[i] = it == evals[i].second.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
+          auto it = points[i]->metrics.find(name);
+          vals[i] = it == points[i]->metrics.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
         }
         H5::DataSet d = eval.openDataSet(name);
-        append_series(d, H5::PredType::NATIVE_DOUBLE, eval_written, k, vals.data());
+        append_series(d, H5::PredType::NATIVE_DOUBLE, st.written, k, vals.data());
       }
-      eval_written += k;
-      evals.clear();
+      st.written += k;
     }
+    evals.clear();
   }
 
   // Publishes a complete snapshot: PATH.tmp is written and renamed over PATH (atomic on POSIX), so a
@@ -230,7 +265,7 @@ struct RunLog::Impl {
     flush();
     file->close();
     open = false;
-    release_lock(path, lock_fd);
+    release_lock(lock_fd);
     lock_fd = -1;
   }
 };
@@ -241,11 +276,12 @@ RunLog& RunLog::operator=(RunLog&&) noexcept = default;
 
 RunLog::~RunLog() {
   if (!impl_ || !impl_->open) return;
+  std::lock_guard<std::recursive_mutex> hold(impl_->mu);
   try {
     impl_->close();
   } catch (const std::exception& e) {
     std::cerr << "lopa: warning: " << e.what() << std::endl;
-    release_lock(impl_->path, impl_->lock_fd);
+    release_lock(impl_->lock_fd);
     impl_->lock_fd = -1;
   }
 }
@@ -257,12 +293,16 @@ RunLog RunLog::create(const std::string& path, const RunInfo& info, FlushPolicy 
   impl->policy = policy;
   LOPA_CHECK(info.config_json.size() < 48 * 1024, path, ": config JSON is ", info.config_json.size(),
              " bytes; at most 48 KiB fit in the root attributes");
+  LOPA_CHECK(!info.eval_split.empty() && info.eval_split.find('/') == std::string::npos, path,
+             ": invalid eval split name '", info.eval_split, "'");
+  impl->default_split = info.eval_split;
   impl->lock_fd = acquire_lock(path);
   try {
     impl->file = std::make_unique<H5::H5File>(path, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, memory_fapl());
     impl->open = true;
     H5::H5File& f = *impl->file;
     write_int_attr(f, "schema_version", kSchemaVersion);
+    write_string_attr(f, "eval_split", info.eval_split);
     write_string_attr(f, "status", "running");
     write_string_attr(f, "config", info.config_json);
     write_string_attr(f, "method", info.method);
@@ -283,16 +323,15 @@ RunLog RunLog::create(const std::string& path, const RunInfo& info, FlushPolicy 
     create_series(train, "step", H5::PredType::NATIVE_INT64, kTrainChunk, 0, 0);
     for (const char* name : kTrainFields)
       create_series(train, name, H5::PredType::NATIVE_DOUBLE, kTrainChunk, 0, std::numeric_limits<double>::quiet_NaN());
-    H5::Group eval = f.createGroup("/eval");
-    create_series(eval, "step", H5::PredType::NATIVE_INT64, kEvalChunk, 0, 0);
+    f.createGroup("/eval");  // one group per split, made at its first evaluation
   } catch (const H5::Exception& e) {
-    release_lock(path, impl->lock_fd);
+    release_lock(impl->lock_fd);
     fail(path, ": cannot create run log: ", e.getFuncName(), ": ", e.getDetailMsg());
   }
   try {
     impl->flush();
   } catch (...) {
-    release_lock(path, impl->lock_fd);
+    release_lock(impl->lock_fd);
     throw;
   }
   return RunLog(std::move(impl));
@@ -314,35 +353,46 @@ RunLog RunLog::open_append(const std::string& path, FlushPolicy policy) {
     LOPA_CHECK(root.attrExists("schema_version"), path, ": not a lopa run log (no schema_version attribute)");
     int64_t version = 0;
     root.openAttribute("schema_version").read(H5::PredType::NATIVE_INT64, &version);
-    LOPA_CHECK(version == kSchemaVersion, path, ": schema_version ", version, " (this build writes ", kSchemaVersion, ")");
+    LOPA_CHECK(version == kSchemaVersion, path, ": schema_version ", version, " (this build writes ", kSchemaVersion,
+               version < kSchemaVersion ? "; a run started by an older build cannot be continued by this one" : "", ")");
     H5::Group train = f.openGroup("/train");
     impl->train_written = series_length(train.openDataSet("step"));
     for (const char* name : kTrainFields)
       LOPA_CHECK(series_length(train.openDataSet(name)) == impl->train_written, path, ": /train/", name,
                  " has a different length than /train/step");
     H5::Group eval = f.openGroup("/eval");
-    impl->eval_written = series_length(eval.openDataSet("step"));
     for (hsize_t i = 0; i < eval.getNumObjs(); ++i) {
-      const std::string name = eval.getObjnameByIdx(i);
-      if (name == "step") continue;
-      LOPA_CHECK(series_length(eval.openDataSet(name)) == impl->eval_written, path, ": /eval/", name,
-                 " has a different length than /eval/step");
-      impl->eval_metrics.push_back(name);
+      const std::string split = eval.getObjnameByIdx(i);
+      H5::Group g = eval.openGroup(split);
+      auto& st = impl->splits[split];
+      st.written = series_length(g.openDataSet("step"));
+      for (hsize_t j = 0; j < g.getNumObjs(); ++j) {
+        const std::string name = g.getObjnameByIdx(j);
+        if (name == "step") continue;
+        LOPA_CHECK(series_length(g.openDataSet(name)) == st.written, path, ": /eval/", split, "/", name,
+                   " has a different length than /eval/", split, "/step");
+        st.metrics.push_back(name);
+      }
     }
+    if (root.attrExists("eval_split")) {
+      H5::Attribute a = root.openAttribute("eval_split");
+      a.read(a.getStrType(), impl->default_split);
+    }
+    if (impl->default_split.empty()) impl->default_split = "dev";
     write_string_attr(f, "status", "running");
     write_string_attr(f, "finished_at", "");
     write_string_attr(f, "error", "");
   } catch (const H5::Exception& e) {
-    release_lock(path, impl->lock_fd);
+    release_lock(impl->lock_fd);
     fail(path, ": cannot resume run log: ", e.getFuncName(), ": ", e.getDetailMsg());
   } catch (...) {
-    release_lock(path, impl->lock_fd);
+    release_lock(impl->lock_fd);
     throw;
   }
   try {
     impl->flush();
   } catch (...) {
-    release_lock(path, impl->lock_fd);
+    release_lock(impl->lock_fd);
     throw;
   }
   return RunLog(std::move(impl));
@@ -351,6 +401,7 @@ RunLog RunLog::open_append(const std::string& path, FlushPolicy policy) {
 void RunLog::log_train(int64_t step, double loss, double lr, double grad_norm, double tokens_per_s,
                        double elapsed_s) {
   Impl& m = *impl_;
+  std::lock_guard<std::recursive_mutex> hold(m.mu);
   LOPA_CHECK(m.open, m.path, ": log_train after close");
   m.step.push_back(step);
   m.cols[0].push_back(loss);
@@ -368,14 +419,24 @@ void RunLog::log_train(int64_t step, double loss, double lr, double grad_norm, d
 }
 
 void RunLog::log_eval(int64_t step, const std::map<std::string, double>& metrics) {
+  std::lock_guard<std::recursive_mutex> hold(impl_->mu);
   LOPA_CHECK(impl_->open, impl_->path, ": log_eval after close");
-  impl_->evals.emplace_back(step, metrics);
+  log_eval(impl_->default_split, step, metrics);
+}
+
+void RunLog::log_eval(const std::string& split, int64_t step, const std::map<std::string, double>& metrics) {
+  std::lock_guard<std::recursive_mutex> hold(impl_->mu);
+  LOPA_CHECK(impl_->open, impl_->path, ": log_eval after close");
+  LOPA_CHECK(!split.empty() && split.find('/') == std::string::npos && split != "." && split != "..", impl_->path,
+             ": invalid eval split name '", split, "'");
+  impl_->evals.push_back({split, step, metrics});
   impl_->flush();
 }
 
 // Runs `write` on the open in-memory file, then publishes.
 template <typename Write>
 static void update_attrs(RunLog::Impl& m, const char* what, Write write) {
+  std::lock_guard<std::recursive_mutex> hold(m.mu);
   LOPA_CHECK(m.open, m.path, ": ", what, " after close");
   try {
     write(*m.file);
@@ -411,12 +472,59 @@ void RunLog::set_status_failed(const std::string& error) {
   });
 }
 
-void RunLog::flush() { impl_->flush(); }
+void RunLog::set_status_interrupted(const std::string& reason) {
+  update_attrs(*impl_, "set_status_interrupted", [&](H5::H5File& f) {
+    write_string_attr(f, "status", "interrupted");
+    write_string_attr(f, "finished_at", utc_now_iso8601());
+    write_string_attr(f, "error", reason);
+  });
+}
+
+void RunLog::truncate_after(int64_t step) {
+  Impl& m = *impl_;
+  std::lock_guard<std::recursive_mutex> hold(m.mu);
+  LOPA_CHECK(m.open, m.path, ": truncate_after after close");
+  try {
+    m.write_buffers();
+    // Points are logged in step order: keep the prefix whose steps are <= step.
+    const auto keep = [&](const char* group, hsize_t n) {
+      H5::Group g = m.file->openGroup(group);
+      std::vector<int64_t> steps(n);
+      if (n > 0) g.openDataSet("step").read(steps.data(), H5::PredType::NATIVE_INT64);
+      hsize_t k = 0;
+      while (k < n && steps[k] <= step) ++k;
+      if (k == n) return n;
+      hsize_t dims[1] = {k};
+      for (hsize_t i = 0; i < g.getNumObjs(); ++i) {
+        H5::DataSet ds = g.openDataSet(g.getObjnameByIdx(i));
+        LOPA_CHECK(H5Dset_extent(ds.getId(), dims) >= 0, m.path, ": cannot shorten ", group, "/",
+                   g.getObjnameByIdx(i));
+      }
+      return k;
+    };
+    m.train_written = keep("/train", m.train_written);
+    for (auto& [split, st] : m.splits) st.written = keep(("/eval/" + split).c_str(), st.written);
+  } catch (const H5::Exception& e) {
+    fail(m.path, ": HDF5 error in truncate_after: ", e.getFuncName(), ": ", e.getDetailMsg());
+  }
+  m.flush();
+}
+
+void RunLog::flush() {
+  std::lock_guard<std::recursive_mutex> hold(impl_->mu);
+  impl_->flush();
+}
 void RunLog::close() {
-  if (impl_) impl_->close();
+  if (!impl_) return;
+  std::lock_guard<std::recursive_mutex> hold(impl_->mu);
+  impl_->close();
 }
 const std::string& RunLog::path() const { return impl_->path; }
 int64_t RunLog::num_train_points() const { return impl_->train_written + impl_->step.size(); }
-int64_t RunLog::num_eval_points() const { return impl_->eval_written + impl_->evals.size(); }
+int64_t RunLog::num_eval_points() const {
+  int64_t n = static_cast<int64_t>(impl_->evals.size());
+  for (const auto& [split, st] : impl_->splits) n += static_cast<int64_t>(st.written);
+  return n;
+}
 
 }  // namespace lopa::results

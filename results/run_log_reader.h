@@ -1,5 +1,5 @@
-// RunLogReader: reads a whole run log (metrics.h5, schema_version 1, see run_log.h) into memory:
-// every root attribute with its stored type, the training series and the evaluation series.
+// RunLogReader: reads a whole run log (metrics.h5, schema_version 2 or 1, see run_log.h) into memory:
+// every root attribute with its stored type, the training series and the evaluation series per split.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -25,6 +25,13 @@ struct RunData {
   std::string path;
   nlohmann::json attrs = nlohmann::json::object();  // every root attribute: string, int64 or double
   TrainSeries train;
+  // The evaluations of each split (v2: /eval/<split>/...). A schema-1 log holds one series: it is read
+  // as the split named by the config's eval-split (else "dev"), and its "<split>_<metric>" series
+  // (what `lopa eval --split` recorded) as that split's, at the steps where they were logged.
+  std::map<std::string, EvalSeries> splits;
+  // The run's own evaluation split (v2: the eval_split attribute; v1: as above) and its series: the
+  // evaluations the trainer chose its kept adapter by (v1: the whole /eval group, as logged).
+  std::string eval_split;
   EvalSeries eval;
 
   // Typed attribute access with a default when absent (or of another type).

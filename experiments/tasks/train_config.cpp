@@ -129,6 +129,8 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
   c.max_train_examples = integer("max-train-examples");
   c.max_eval_examples = integer("max-eval-examples");
   c.eval_split = text("eval-split");
+  c.holdout = real("holdout");
+  c.save_initial = flag("save-initial");
   c.lopa_combine = text("lopa-combine");
   c.encoder_pooling = text("encoder-pooling");
   c.head_dim = integer("head-dim");

@@ -32,7 +32,9 @@ struct TrainConfig {
   double weight_decay = 0.0, max_grad_norm = 1.0;
   int64_t eval_batch_size = 16, max_train_examples = 0, max_eval_examples = 0;
   int64_t max_new_tokens = 256;  // code tasks: generated tokens per evaluation example
-  std::string eval_split;  // "" = the task's reported split
+  std::string eval_split;  // comma list; "" = the task's default splits (training_eval_splits)
+  double holdout = 0.1;    // GLUE: fraction of train held out as split "holdout"
+  bool save_initial = false;  // RUN_DIR/initial/: parameters before step 1, items, batches
   // LoPA / IDPG.
   std::string lopa_combine = "mul", encoder_pooling = "last";
   int64_t head_dim = 0;  // h: LoPA default H, IDPG default 256

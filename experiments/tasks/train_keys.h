@@ -69,7 +69,15 @@ inline const std::vector<TrainKey>& train_keys() {
       {"max-new-tokens", "256", T::Int, 1, "", "", "code tasks (MBPP, CruxEval): tokens generated per evaluation example"},
       {"max-train-examples", "0", T::Int, 0, "", "", "use the first N training examples (0: all)"},
       {"max-eval-examples", "0", T::Int, 0, "", "", "evaluate on the first N examples (0: all)"},
-      {"eval-split", "", T::Text, 0, "", "", "split evaluated during training (default: the task's reported split)"},
+      {"eval-split", "", T::Text, 0, "", "",
+       "splits evaluated at each evaluation, comma-separated; the first selects the kept adapter (default: GLUE "
+       "holdout,dev, or dev when holdout = 0; story-names, synth-facts dev,test; code tasks test)"},
+      {"holdout", "0.1", T::Fraction, 0, "", "",
+       "GLUE: fraction of train held out as split 'holdout' to select on (dev is the reported split): a fixed "
+       "subset, the same for every seed and max-train-examples; 0: none"},
+      {"save-initial", "false", T::Bool, 0, "", "",
+       "write RUN_DIR/initial/: the trainable parameters before step 1, the training items' token ids and each "
+       "step's batch (bench/official_ref.py replays them)"},
       {"lopa-combine", "mul", T::Choice, 0, "lopa", "mul,add,max,concat", "LoPA: mul (Z_S ∘ sigmoid(u vᵀ)), add, max, concat"},
       {"encoder-pooling", "last", T::Choice, 0, "lopa,idpg", "last,mean,first",
        "encoder embedding: last (last real token), mean, first"},

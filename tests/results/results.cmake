@@ -3,6 +3,6 @@
 lopa_add_test_suite(results
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_run_log.cpp ${CMAKE_CURRENT_LIST_DIR}/test_report.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_plot.cpp ${CMAKE_CURRENT_LIST_DIR}/test_cli.cpp
-          ${CMAKE_CURRENT_LIST_DIR}/test_atomic_file.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_atomic_file.cpp ${CMAKE_CURRENT_LIST_DIR}/test_report_select.cpp
   LIBS lopa_results
   TIMEOUT 300)

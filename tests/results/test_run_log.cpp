@@ -74,10 +74,11 @@ TEST(RunLog, RoundTripIsExact) {
     log.set_attr("best_value", 2.0 / 3.0);
     log.set_status_completed();
   }
-  EXPECT_FALSE(fs::exists(path + ".lock"));
+  EXPECT_TRUE(fs::exists(path + ".lock"));  // kept, unlocked: deleting it could split the lock (RunLogLock.*)
   EXPECT_FALSE(fs::exists(path + ".tmp"));
   const RunData r = RunLogReader::read(path);
-  EXPECT_EQ(r.attr_int("schema_version"), 1);
+  EXPECT_EQ(r.attr_int("schema_version"), 2);
+  EXPECT_EQ(r.eval_split, "dev");
   EXPECT_EQ(r.attr_string("status"), "completed");
   EXPECT_EQ(r.attr_string("method"), "lopa");
   EXPECT_EQ(r.attr_string("task"), "sst2");
@@ -274,7 +275,8 @@ names = ["schema_version", "status", "config", "method", "task", "model", "seed"
          "device", "git_sha", "started_at", "finished_at", "trainable_params", "total_params", "error"]
 missing = [n for n in names if n not in a]
 assert not missing, missing
-assert a["schema_version"] == 1 and a["status"] == "completed" and a["method"] == "lopa", dict(a)
+assert a["schema_version"] == 2 and a["status"] == "completed" and a["method"] == "lopa", dict(a)
+assert a["eval_split"] in ("dev", b"dev"), a["eval_split"]
 assert json.loads(a["config"])["num-virtual-tokens"] == 10
 assert a["seed"] == 7 and a["tp"] == 2 and a["trainable_params"] == 26112
 t = f["train"]
@@ -283,7 +285,8 @@ assert list(t["step"][:]) == [10, 20, 30] and t["step"].dtype.kind == "i"
 assert list(t["loss"][:]) == [1.5, 1.25, 1.0]
 assert list(t["grad_norm"][:]) == [0.5, 1.5, 2.5]
 assert t["loss"].chunks is not None and t["loss"].maxshape == (None,)
-e = f["eval"]
+assert list(f["eval"].keys()) == ["dev"], list(f["eval"].keys())
+e = f["eval/dev"]
 assert list(e["step"][:]) == [30] and list(e["accuracy"][:]) == [0.875] and list(e["loss"][:]) == [0.25]
 print("h5py ok")
 )PY";
@@ -291,7 +294,7 @@ print("h5py ok")
   std::string out = run_cmd("/usr/bin/python3 '" + script + "' '" + path + "'", &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("h5py ok"), std::string::npos) << out;
-  out = run_cmd("h5dump -d /eval/accuracy '" + path + "'", &rc);
+  out = run_cmd("h5dump -d /eval/dev/accuracy '" + path + "'", &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("0.875"), std::string::npos) << out;
   fs::remove_all(dir);

@@ -122,7 +122,7 @@ TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
                        "for p in sorted(glob.glob(sys.argv[1] + '/*/*/metrics.h5')):\n"
                        "  f = h5py.File(p, 'r'); a = f.attrs\n"
                        "  s = lambda k: a[k].decode() if isinstance(a[k], bytes) else str(a[k])\n"
-                       "  print(s('method'), s('status'), s('task'), int(a['world_size']), len(f['eval/accuracy'][:]))\" " +
+                       "  print(s('method'), s('status'), s('task'), int(a['world_size']), len(f['eval/dev/accuracy'][:]))\" " +
                        d + "/out/runs");
   ASSERT_EQ(hrc, 0) << h5;
   for (const char* m : {"pt", "idpg", "lopa", "lora"})
