@@ -12,7 +12,7 @@ PACKAGES=(
   libgtest-dev nlohmann-json3-dev
   python3 python3-numpy python3-torch
   bubblewrap gnuplot-nox ccache
-  libcpp-httplib-dev curl nodejs npm
+  libcpp-httplib-dev curl
   slurm-wlm munge procps
 )
 
@@ -32,4 +32,16 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: all system packages present"
+fi
+
+# Node.js and npm for the serve tests' official `openai` client (scripts/setup_node_clients.sh). Machines
+# that have them from another source (NodeSource's nodejs bundles npm) keep theirs: Debian's npm package
+# cannot be installed beside NodeSource's nodejs.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing nodejs npm"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
