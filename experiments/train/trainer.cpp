@@ -16,6 +16,7 @@
 #include "experiments/eval/method_factory.h"
 #include "experiments/eval/prompt_method.h"
 #include "experiments/train/schedule.h"
+#include "experiments/tasks/holdout.h"
 #include "experiments/tasks/train_config.h"
 #include "experiments/train/train_step.h"
 #include "lopa/method.h"
@@ -52,22 +53,26 @@ struct Setup {
   at::Tensor train_emb, eval_emb;  // N×H encoder embeddings (undefined when not needed)
   std::unique_ptr<Method> method;
   bool cloze = false;  // GLUE on a masked-LM FM: cloze items, loss and scoring (eval/cloze.h)
-  std::string eval_split;
+  std::string eval_split;  // the first evaluated split: it selects the kept adapter (eval_* above)
+  // The other splits evaluated at each evaluation (eval-split's later entries), logged beside it.
+  struct EvalSet {
+    std::string split;
+    std::vector<Example> examples;
+    std::vector<TrainItem> items;
+    at::Tensor emb;
+  };
+  std::vector<EvalSet> extra_evals;
 };
 
 std::vector<Example> load_examples(const TrainConfig& c, const std::string& split, int64_t limit) {
   LoadOptions lo;
   lo.skip_bad_rows = c.skip_bad_rows;
   LOPA_CHECK(!c.data_dir.empty() || !task_info(c.task).needs_data(), "--data-dir: required for task ", c.task);
-  Dataset d = load_task(c.task, c.data_dir, split, lo);
+  Dataset d = load_task_split(c.task, c.data_dir, split, lo, c.holdout);
   auto ex = std::move(d.examples);
   if (limit > 0 && static_cast<int64_t>(ex.size()) > limit) ex.resize(limit);
   LOPA_CHECK(!ex.empty(), c.task, " ", split, ": no examples");
   return ex;
-}
-
-std::string default_eval_split(const std::string& task) {
-  return task_info(task).eval_split;
 }
 
 bool uses_encoder(const std::string& method) { return method == "lopa" || method == "idpg"; }
@@ -106,8 +111,9 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
     enc_tok = s.encoder_tok.get();
   }
   const TemplateConfig tmpl{unescape_template(c.prompt_template), unescape_template(c.target_template), c.verbalizers};
-  s.eval_split = eval_split_override.empty() ? (c.eval_split.empty() ? default_eval_split(c.task) : c.eval_split)
-                                             : eval_split_override;
+  const auto splits = eval_split_override.empty() ? training_eval_splits(c.task, c.eval_split, c.holdout)
+                                                 : std::vector<std::string>{eval_split_override};
+  s.eval_split = splits.at(0);
   if (need_train) {
     s.train_examples = load_examples(c, "train", c.max_train_examples);
     s.train_items = task_items(s, s.train_examples, tmpl, enc_tok);
@@ -122,6 +128,15 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
                                      c.eval_batch_size, enc_pad);
     s.eval_emb = encode_instances(*enc, s.eval_items, iota(s.eval_items.size()), c.encoder_pooling,
                                   c.eval_batch_size, enc_pad);
+  }
+  for (size_t i = 1; i < splits.size(); ++i) {
+    Setup::EvalSet e;
+    e.split = splits[i];
+    e.examples = load_examples(c, e.split, c.max_eval_examples);
+    e.items = task_items(s, e.examples, tmpl, enc_tok);
+    if (uses_encoder(c.method))
+      e.emb = encode_instances(*enc, e.items, iota(e.items.size()), c.encoder_pooling, c.eval_batch_size, enc_pad);
+    s.extra_evals.push_back(std::move(e));
   }
   // Same seed on every rank: identical initial trainable parameters.
   seed_everything(static_cast<uint64_t>(c.seed));
@@ -140,6 +155,36 @@ EvalResult evaluate_run(Setup& s, std::vector<SampleOutcome>* outcomes = nullptr
   if (s.cloze)
     return evaluate_cloze(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, c.eval_batch_size, s.pad_id);
   return evaluate_items(c.task, s.eval_examples, s.eval_items, *s.method, *s.fm, s.eval_emb, c.eval_batch_size, s.pad_id);
+}
+
+// One of the other evaluated splits, scored the same way.
+EvalResult evaluate_set(Setup& s, Setup::EvalSet& e) {
+  const auto& c = s.cfg;
+  if (is_generation_task(c.task))
+    return evaluate_generation(c.task, e.examples, e.items, *s.method, *s.fm, e.emb, *s.tok, c.eval_batch_size,
+                               s.pad_id, c.max_new_tokens, nullptr);
+  if (s.cloze) return evaluate_cloze(c.task, e.examples, e.items, *s.method, *s.fm, e.emb, c.eval_batch_size, s.pad_id);
+  return evaluate_items(c.task, e.examples, e.items, *s.method, *s.fm, e.emb, c.eval_batch_size, s.pad_id);
+}
+
+// save-initial: RUN_DIR/initial/ gets the trainable parameters before the first step (the method's
+// adapter layout) and items.jsonl, each training item's token ids (prompt, gold target, encoder input);
+// the returned stream (rank 0 only) then receives batches.jsonl, each step's item indices. Reference
+// trainers replay a run from them (bench/official_ref.py).
+std::unique_ptr<std::ofstream> save_initial(Setup& s, const std::string& run_dir) {
+  const auto dir = run_dir + "/initial";
+  if (s.method->collective_save() ? s.pg.dp_rank == 0 : s.pg.is_root()) s.method->save(dir);
+  s.pg.world->barrier();
+  if (!s.pg.is_root()) return nullptr;
+  std::ofstream items(dir + "/items.jsonl");
+  for (const auto& it : s.train_items)
+    items << nlohmann::json{{"id", it.id}, {"prompt", it.prompt}, {"target", it.targets.at(it.gold)},
+                            {"encoder_input", it.encoder_input}}.dump()
+          << "\n";
+  LOPA_CHECK(items.good(), dir, "/items.jsonl: cannot write");
+  auto batches = std::make_unique<std::ofstream>(dir + "/batches.jsonl");
+  LOPA_CHECK(batches->good(), dir, "/batches.jsonl: cannot write");
+  return batches;
 }
 
 // The metric the best checkpoint is chosen by: accuracy, pass@1, else the negated dev loss.
@@ -227,6 +272,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
       info.tp = pg.tp_size;
       info.dp = pg.dp_size;
       info.trainable_params = method.num_trainable_parameters();
+      info.eval_split = s.eval_split;
       info.total_params = fm.num_parameters() + (cfg.method == "fft" ? 0 : method.num_trainable_parameters());
       log = std::make_unique<results::RunLog>(results::RunLog::create(path, info));
     }
@@ -242,6 +288,15 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     AutocastGuard amp_guard(fm.device(), amp);
     auto res = evaluate_run(s);
     if (log) log->log_eval(step, res.metrics);
+    for (auto& e : s.extra_evals) {
+      const auto other = evaluate_set(s, e);
+      if (log) log->log_eval(e.split, step, other.metrics);
+      if (pg.is_root()) {
+        std::cerr << "lopa train: step " << step << " eval " << e.split;
+        for (const auto& [k, v] : other.metrics) std::cerr << " " << k << "=" << v;
+        std::cerr << std::endl;
+      }
+    }
     const double metric = selection_metric(res.metrics);
     if (pg.is_root()) {
       std::cerr << "lopa train: step " << step << " eval";
@@ -259,6 +314,8 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     }
   };
 
+  std::unique_ptr<std::ofstream> batch_record;
+  if (cfg.save_initial && !resume) batch_record = save_initial(s, run_dir);
   method.set_training(true);
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
@@ -270,6 +327,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     if (epoch != order_epoch) order = epoch_order(N, static_cast<uint64_t>(cfg.seed), epoch), order_epoch = epoch;
     std::vector<int64_t> global(order.begin() + in_epoch * cfg.batch_size,
                                 order.begin() + (in_epoch + 1) * cfg.batch_size);
+    if (batch_record) *batch_record << nlohmann::json{{"step", step}, {"items", global}}.dump() << std::endl;
     // Target tokens of the whole global batch: every rank's loss is scaled by it, so the averaged
     // gradient is that of the global per-token mean, whatever the split over ranks and micro-batches.
     int64_t global_tokens = 0;
@@ -340,7 +398,8 @@ int run_evaluation(const std::string& run_dir, const std::string& split, const s
   auto kv = TrainConfig::read_ini(run_dir + "/config.ini");
   if (!device.empty()) kv["device"] = device;
   const auto cfg = TrainConfig::from_map(kv);
-  auto s = prepare(cfg, split, false);
+  // Default: the split the task reports (dev for GLUE and the generated tasks, test for code tasks).
+  auto s = prepare(cfg, split.empty() ? task_info(cfg.task).eval_split : split, false);
   s.method->load(run_dir + "/adapter");
   AutocastGuard amp(s.fm->device(), parse_autocast(cfg.autocast, s.fm->device(), "--autocast"));
   LOPA_CHECK(details_path.empty() || is_generation_task(cfg.task),
@@ -352,13 +411,10 @@ int run_evaluation(const std::string& run_dir, const std::string& split, const s
     if (!details_path.empty()) write_score_details(details_path, outcomes);
     int64_t step = 0;
     if (checkpoint_exists(run_dir + "/checkpoint")) step = read_checkpoint_state(run_dir + "/checkpoint").best_step;
-    // Metrics of a split other than the reported one are recorded under "<split>_<metric>".
-    const bool reported = s.eval_split == (cfg.eval_split.empty() ? default_eval_split(cfg.task) : cfg.eval_split);
-    std::map<std::string, double> named;
-    for (const auto& [k, v] : res.metrics) named[reported ? k : s.eval_split + "_" + k] = v;
+    const auto& named = res.metrics;  // recorded under /eval/<split>/ (schema 2)
     if (fs::exists(run_dir + "/metrics.h5")) {
       auto log = results::RunLog::open_append(run_dir + "/metrics.h5");
-      log.log_eval(step, named);
+      log.log_eval(s.eval_split, step, named);
       log.set_status_completed();
     }
     nlohmann::json j(named);
