@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -254,6 +256,9 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     const auto path = run_dir + "/metrics.h5";
     if (resume && fs::exists(path)) {
       log = std::make_unique<results::RunLog>(results::RunLog::open_append(path));
+      // The log is flushed before every checkpoint, so it may hold steps past the one resumed from:
+      // those are replayed now and logged again, once.
+      log->truncate_after(state.step);
     } else {
       results::RunInfo info;
       info.method = cfg.method;
@@ -278,6 +283,14 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     }
     log->set_attr("server_side_adapter", std::string(method.server_side_adapter() ? "yes" : "no"));
   }
+  // mpirun and srun send SIGTERM to the ranks that survive a dead one (or to all, when the job is
+  // cancelled), then SIGKILL: rank 0 records why the run ended before it goes.
+  std::unique_ptr<TerminationWatch> watch;
+  if (log)
+    watch = std::make_unique<TerminationWatch>([&log, &state, &pg](int sig) {
+      log->set_status_failed(str("terminated by signal ", sig, " (", strsignal(sig), ") during step ", state.step + 1,
+                                 pg.world_size > 1 ? ": another rank died, or the job was cancelled" : ""));
+    });
   if (pg.is_root())
     std::cerr << "lopa train: " << cfg.method << " on " << cfg.task << ", " << method.num_trainable_parameters()
               << " trainable parameters, " << total << " steps (" << steps_per_epoch << " per epoch), "
@@ -316,79 +329,108 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
 
   std::unique_ptr<std::ofstream> batch_record;
   if (cfg.save_initial && !resume) batch_record = save_initial(s, run_dir);
-  method.set_training(true);
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1;
-  const auto t0 = std::chrono::steady_clock::now();
-  bool stopped = false;
-  for (int64_t step = state.step; step < total; ++step) {
-    const auto ts = std::chrono::steady_clock::now();
-    const int64_t epoch = step / steps_per_epoch, in_epoch = step % steps_per_epoch;
-    if (epoch != order_epoch) order = epoch_order(N, static_cast<uint64_t>(cfg.seed), epoch), order_epoch = epoch;
-    std::vector<int64_t> global(order.begin() + in_epoch * cfg.batch_size,
-                                order.begin() + (in_epoch + 1) * cfg.batch_size);
-    if (batch_record) *batch_record << nlohmann::json{{"step", step}, {"items", global}}.dump() << std::endl;
-    // Target tokens of the whole global batch: every rank's loss is scaled by it, so the averaged
-    // gradient is that of the global per-token mean, whatever the split over ranks and micro-batches.
-    int64_t global_tokens = 0;
-    for (auto i : global) global_tokens += s.train_items[i].targets[s.train_items[i].gold].size();
-    auto shard = batch_shard(cfg.batch_size, pg.dp_rank, pg.dp_size);
-    std::vector<int64_t> mine(global.begin() + shard.begin, global.begin() + shard.end);
-
-    const double lr = cfg.lr * schedule_factor(cfg.schedule, step, cfg.warmup_steps, total);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    opt.zero_grad();
-    double loss_sum = 0;
-    const int64_t micro = cfg.grad_accum;
-    for (int64_t a = 0; a < micro; ++a) {
-      const int64_t b0 = mine.size() * a / micro, b1 = mine.size() * (a + 1) / micro;
-      if (b1 <= b0) continue;
-      std::vector<int64_t> idx(mine.begin() + b0, mine.begin() + b1);
-      auto batch = s.cloze ? cloze_batch(s.train_items, idx, s.pad_id) : training_batch(s.train_items, idx, s.pad_id);
-      at::Tensor e;
-      if (method.needs_encoder()) e = s.train_emb.index_select(0, at::tensor(idx, at::kLong).to(s.train_emb.device()));
-      const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
-      loss_sum += (s.cloze ? cloze_micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)
-                           : micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)) * w;
-    }
-    if (pg.dp_size > 1) dp.average_gradients();
-    const double grad_norm = clip_gradients(named, method, pg, cfg.max_grad_norm);
-    opt.step();
-    if (pg.dp_size > 1) {
-      auto t = at::tensor({loss_sum}, at::kDouble);
-      pg.dp->all_reduce(t, ReduceOp::Sum);
-      loss_sum = t.item<double>();
-    }
-    state.step = step + 1;
-    state.epoch = state.step / steps_per_epoch;
-    state.batch_in_epoch = state.step % steps_per_epoch;
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (log) log->log_train(state.step, loss_sum, lr, grad_norm, static_cast<double>(global_tokens) / dt, elapsed);
-
-    if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0 && state.step < total) evaluate_and_track(state.step);
-    if (cfg.save_every > 0 && state.step % cfg.save_every == 0 && state.step < total)
-      save_checkpoint(ckpt_dir, pg, named, opt, state);
-    // SIGUSR1 on any rank stops every rank after the same step.
-    auto flag = at::tensor({static_cast<double>(g_stop_requested)}, at::kDouble);
-    pg.world->all_reduce(flag, ReduceOp::Max);
-    if (flag.item<double>() > 0 && state.step < total) {
-      save_checkpoint(ckpt_dir, pg, named, opt, state);
-      if (log) log->flush();
-      if (pg.is_root()) std::cerr << "lopa train: checkpointed at step " << state.step << " on SIGUSR1" << std::endl;
-      stopped = true;
-      break;
-    }
-  }
-  if (stopped) return kTrainExitCheckpointed;
-  // A run restarted after completion does nothing but report.
-  if (!resume || state.step > read_checkpoint_state(ckpt_dir).step || !fs::exists(run_dir + "/adapter")) {
-    evaluate_and_track(state.step);
+  // The run log is published (durably) before each checkpoint, so that it always covers the steps a
+  // resumed run skips: a kill between two flushes loses no row.
+  auto checkpoint = [&] {
+    if (log) log->flush();
     save_checkpoint(ckpt_dir, pg, named, opt, state);
-  }
-  if (log) {
-    log->set_attr("final_step", state.step);
-    log->set_status_completed();
+  };
+
+  try {
+    method.set_training(true);
+    std::vector<int64_t> order;
+    int64_t order_epoch = -1;
+    const auto t0 = std::chrono::steady_clock::now();
+    bool stopped = false;
+    for (int64_t step = state.step; step < total; ++step) {
+      const auto ts = std::chrono::steady_clock::now();
+      const int64_t epoch = step / steps_per_epoch, in_epoch = step % steps_per_epoch;
+      if (epoch != order_epoch) order = epoch_order(N, static_cast<uint64_t>(cfg.seed), epoch), order_epoch = epoch;
+      std::vector<int64_t> global(order.begin() + in_epoch * cfg.batch_size,
+                                  order.begin() + (in_epoch + 1) * cfg.batch_size);
+      if (batch_record) *batch_record << nlohmann::json{{"step", step}, {"items", global}}.dump() << std::endl;
+      // Target tokens of the whole global batch: every rank's loss is scaled by it, so the averaged
+      // gradient is that of the global per-token mean, whatever the split over ranks and micro-batches.
+      int64_t global_tokens = 0;
+      for (auto i : global) global_tokens += s.train_items[i].targets[s.train_items[i].gold].size();
+      auto shard = batch_shard(cfg.batch_size, pg.dp_rank, pg.dp_size);
+      std::vector<int64_t> mine(global.begin() + shard.begin, global.begin() + shard.end);
+
+      const double lr = cfg.lr * schedule_factor(cfg.schedule, step, cfg.warmup_steps, total);
+      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      opt.zero_grad();
+      double loss_sum = 0;
+      const int64_t micro = cfg.grad_accum;
+      for (int64_t a = 0; a < micro; ++a) {
+        const int64_t b0 = mine.size() * a / micro, b1 = mine.size() * (a + 1) / micro;
+        if (b1 <= b0) continue;
+        std::vector<int64_t> idx(mine.begin() + b0, mine.begin() + b1);
+        auto batch = s.cloze ? cloze_batch(s.train_items, idx, s.pad_id) : training_batch(s.train_items, idx, s.pad_id);
+        at::Tensor e;
+        if (method.needs_encoder()) e = s.train_emb.index_select(0, at::tensor(idx, at::kLong).to(s.train_emb.device()));
+        const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
+        loss_sum += (s.cloze ? cloze_micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)
+                             : micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)) * w;
+      }
+      if (pg.dp_size > 1) dp.average_gradients();
+      const double grad_norm = clip_gradients(named, method, pg, cfg.max_grad_norm);
+      if (pg.dp_size > 1) {
+        auto t = at::tensor({loss_sum}, at::kDouble);
+        pg.dp->all_reduce(t, ReduceOp::Sum);
+        loss_sum = t.item<double>();
+      }
+      // A non-finite loss or gradient norm ends the run here, before the optimizer step would spread it
+      // into every weight (a diverged run used to log `loss nan` at every step and end `completed`).
+      std::string non_finite;
+      if (!std::isfinite(loss_sum) || !std::isfinite(grad_norm))
+        non_finite = str("step ", step + 1, ": ", std::isfinite(loss_sum) ? "gradient norm" : "loss", " is ",
+                         std::isfinite(loss_sum) ? grad_norm : loss_sum,
+                         " (not finite); training stopped before the optimizer step (try a lower --lr or a "
+                         "--max-grad-norm; lopa info --check-weights checks the model)");
+      agree_on_failure(pg, non_finite, str("step ", step + 1, ": a non-finite loss or gradient norm"));
+      opt.step();
+      state.step = step + 1;
+      state.epoch = state.step / steps_per_epoch;
+      state.batch_in_epoch = state.step % steps_per_epoch;
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (log) log->log_train(state.step, loss_sum, lr, grad_norm, static_cast<double>(global_tokens) / dt, elapsed);
+
+      if (cfg.eval_every > 0 && state.step % cfg.eval_every == 0 && state.step < total) evaluate_and_track(state.step);
+      if (cfg.save_every > 0 && state.step % cfg.save_every == 0 && state.step < total) checkpoint();
+      // SIGUSR1 on any rank stops every rank after the same step.
+      auto flag = at::tensor({static_cast<double>(g_stop_requested)}, at::kDouble);
+      pg.world->all_reduce(flag, ReduceOp::Max);
+      if (flag.item<double>() > 0 && state.step < total) {
+        checkpoint();
+        if (log) log->set_status_interrupted(str("stopped by SIGUSR1 at step ", state.step, " after a checkpoint; rerun to resume"));
+        if (pg.is_root()) std::cerr << "lopa train: checkpointed at step " << state.step << " on SIGUSR1" << std::endl;
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped) return kTrainExitCheckpointed;
+    // A run restarted after completion does nothing but report.
+    if (!resume || state.step > read_checkpoint_state(ckpt_dir).step || !fs::exists(run_dir + "/adapter")) {
+      evaluate_and_track(state.step);
+      checkpoint();
+    }
+    if (log) {
+      log->set_attr("final_step", state.step);
+      log->set_status_completed();
+    }
+  } catch (const std::exception& e) {
+    // The run log says why the run ended (a full disk, a non-finite loss, a dead peer's collective).
+    if (log) {
+      try {
+        log->set_status_failed(e.what());
+      } catch (const std::exception& le) {
+        std::cerr << "lopa train: warning: the run log cannot record the failure: " << le.what() << std::endl;
+      }
+    }
+    // An error all ranks raised together: rank 0 has recorded it before any rank ends the job.
+    if (dynamic_cast<const AgreedError*>(&e)) pg.world->barrier();
+    throw;
   }
   return 0;
 }
