@@ -21,7 +21,9 @@ for path in sorted(glob.glob(sys.argv[1] + "/**/metrics.h5", recursive=True)):
         if a.get("status") != "completed": continue
         cfg = __import__("json").loads(a["config"]) if "config" in a else {}
         method, task = a.get("method", cfg.get("method")), a.get("task", cfg.get("task"))
-        acc = f["eval/accuracy"][:] if "eval/accuracy" in f else np.array([np.nan])
+        # Schema 2 keeps each split's series under eval/<split>/; schema 1 had eval/<metric> for one split.
+        key = "eval/dev/accuracy" if "eval/dev/accuracy" in f else "eval/accuracy"
+        acc = f[key][:] if key in f else np.array([np.nan])
         el = f["train/elapsed_s"][:]
         r = rows.setdefault((method, task), {"params": int(a["trainable_params"]), "acc": [], "sps": []})
         r["acc"].append(float(np.nanmax(acc)))
