@@ -56,7 +56,8 @@ std::vector<std::vector<int64_t>> generate_with_adapter(AdapterRun& run, const C
     std::vector<int64_t> idx(B);
     for (int64_t b = 0; b < B; ++b) {
       items[b].prompt = prompts[b];
-      items[b].encoder_input = run.encoder_tok ? run.encoder_tok->encode(texts[b], true) : prompts[b];
+      items[b].encoder_input =
+          run.encoder_tok ? encoder_input_ids(*run.encoder_tok, texts[b], run.cfg.encoder_max_length) : prompts[b];
       idx[b] = b;
     }
     const CausalLM& encoder = run.encoder ? *run.encoder : fm;

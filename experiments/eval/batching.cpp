@@ -25,9 +25,27 @@ void cut_left(std::vector<int64_t>& ids, int64_t keep, bool has_bos) {
 }
 }  // namespace
 
+std::vector<int64_t> encoder_input_ids(const Tokenizer& tok, const std::string& text, int64_t max_length) {
+  auto full = tok.encode(text, true);
+  if (static_cast<int64_t>(full.size()) <= max_length) return full;
+  // The content's place among the special tokens: what encode(text, false) gives, found inside `full`.
+  const auto content = tok.encode(text, false);
+  const int64_t n = static_cast<int64_t>(content.size()), specials = static_cast<int64_t>(full.size()) - n;
+  LOPA_CHECK(specials >= 0 && max_length > specials, "encoder-max-length ", max_length,
+             " leaves no room beside the encoder's ", specials, " special tokens");
+  int64_t at = -1;
+  for (int64_t p = 0; p + n <= static_cast<int64_t>(full.size()) && at < 0; ++p)
+    if (std::equal(content.begin(), content.end(), full.begin() + p)) at = p;
+  LOPA_CHECK(at >= 0, "encoder tokenizer: the text's ids are not contiguous among its special tokens");
+  std::vector<int64_t> out(full.begin(), full.begin() + at);
+  out.insert(out.end(), content.end() - (max_length - specials), content.end());
+  out.insert(out.end(), full.begin() + at + n, full.end());
+  return out;
+}
+
 std::vector<TrainItem> make_items(const std::string& task, const std::vector<Example>& examples,
                                   const TemplateConfig& tmpl, const Tokenizer& tok, const Tokenizer* encoder_tok,
-                                  int64_t max_length) {
+                                  int64_t max_length, int64_t encoder_max_length) {
   std::vector<TrainItem> items;
   items.reserve(examples.size());
   const TaskInfo& info = task_info(task);
@@ -67,8 +85,7 @@ std::vector<TrainItem> make_items(const std::string& task, const std::vector<Exa
     const bool bos = tok.adds_bos() && tok.bos_id().has_value();
     cut_left(it.prompt, max_length - static_cast<int64_t>(longest), bos);
     if (encoder_tok) {
-      it.encoder_input = encode_prompt(*encoder_tok, prompt);
-      cut_left(it.encoder_input, max_length, encoder_tok->adds_bos() && encoder_tok->bos_id().has_value());
+      it.encoder_input = encoder_input_ids(*encoder_tok, prompt, encoder_max_length);
     } else {
       it.encoder_input = it.prompt;
     }

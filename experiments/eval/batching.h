@@ -29,10 +29,16 @@ struct TrainItem {
 
 // Examples of `task` (a GLUE task, an in-domain task, or a code task whose one target is the reference)
 // as items. max_length bounds prompt + longest target (prompt cut from the left, BOS kept; a code
-// target longer than 3/4 of max_length is cut at its end). `encoder_tok` may be null (encoder input = prompt).
+// target longer than 3/4 of max_length is cut at its end). `encoder_tok` may be null (encoder input =
+// prompt); otherwise the encoder reads the same prompt text through encoder_input_ids.
 std::vector<TrainItem> make_items(const std::string& task, const std::vector<Example>& examples,
                                   const TemplateConfig& tmpl, const Tokenizer& tok, const Tokenizer* encoder_tok,
-                                  int64_t max_length);
+                                  int64_t max_length, int64_t encoder_max_length = 512);
+
+// An encoder's input for `text` as the official code makes it: tokenizer(text) with the encoder's special
+// tokens (its post-processor, e.g. <s> … </s>, [CLS] … [SEP]), at most max_length ids, the text truncated
+// from the left and the special tokens kept.
+std::vector<int64_t> encoder_input_ids(const Tokenizer& tok, const std::string& text, int64_t max_length);
 
 // A padded batch: ids and mask B×T, labels B×T (-100 on prompt and padding), and per row the item index
 // and candidate index (scoring) plus the number of target tokens.

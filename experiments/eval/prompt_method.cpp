@@ -4,32 +4,23 @@
 #include "runtime/base/error.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/encoder.h"
 
 namespace lopa {
 
 at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& items, const std::vector<int64_t>& idx,
                             const std::string& pooling, int64_t batch_size, int64_t pad_id) {
   at::NoGradGuard no_grad;
+  const Pooling rule = resolve_pooling(enc.architecture(), parse_pooling(pooling, "encoder-pooling"));
   std::vector<at::Tensor> out;
   for (size_t s = 0; s < idx.size(); s += batch_size) {
     std::vector<int64_t> part(idx.begin() + s, idx.begin() + std::min(idx.size(), s + batch_size));
     auto [ids, mask] = encoder_batch(items, part, pad_id);
     ids = ids.to(enc.device());
     mask = mask.to(enc.device());
-    auto hidden = enc.forward(enc.embed(ids), mask).to(at::kFloat);  // B×T×H
-    at::Tensor pooled;
-    if (pooling == "last") {
-      auto last = mask.sum(1) - 1;  // right padding: the last real token
-      pooled = hidden.gather(1, last.view({-1, 1, 1}).expand({-1, 1, hidden.size(2)})).squeeze(1);
-    } else if (pooling == "mean") {
-      auto m = mask.unsqueeze(-1).to(at::kFloat);
-      pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1);
-    } else if (pooling == "first") {
-      pooled = hidden.select(1, 0);
-    } else {
-      fail("encoder-pooling: unknown value '", pooling, "'");
-    }
-    out.push_back(pooled.contiguous());
+    // Positions as the family computes them (RoBERTa counts from padding_idx + 1 over real tokens).
+    auto hidden = enc.forward(enc.embed(ids), mask, nullptr, enc.architecture().position_ids(ids));
+    out.push_back(pool_hidden(hidden.to(at::kFloat), mask, rule).contiguous());
   }
   return at::cat(out, 0);
 }

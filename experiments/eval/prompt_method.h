@@ -16,7 +16,9 @@ class CausalLM;
 class Method;
 
 // Encoder embeddings (N×H, float32, on the encoder's device) of items[idx] for every idx, without
-// gradient: the final-norm hidden state pooled over real tokens ("last" | "mean" | "first").
+// gradient: the encoder's last hidden states (any registered architecture: bidirectional for the
+// encoder families) pooled by `pooling` ("auto": the family's rule, see runtime/model/encoder.h;
+// "first", "mean" (L2-normalised), "last").
 at::Tensor encode_instances(const CausalLM& encoder, const std::vector<TrainItem>& items,
                             const std::vector<int64_t>& idx, const std::string& pooling, int64_t batch_size,
                             int64_t pad_id);

@@ -133,6 +133,7 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
   c.save_initial = flag("save-initial");
   c.lopa_combine = text("lopa-combine");
   c.encoder_pooling = text("encoder-pooling");
+  c.encoder_max_length = integer("encoder-max-length");
   c.head_dim = integer("head-dim");
   c.prompt_dropout = real("prompt-dropout");
   c.prompt_init = text("prompt-init");

@@ -36,7 +36,8 @@ struct TrainConfig {
   double holdout = 0.1;    // GLUE: fraction of train held out as split "holdout"
   bool save_initial = false;  // RUN_DIR/initial/: parameters before step 1, items, batches
   // LoPA / IDPG.
-  std::string lopa_combine = "mul", encoder_pooling = "last";
+  std::string lopa_combine = "mul", encoder_pooling = "auto";
+  int64_t encoder_max_length = 512;  // encoder input tokens, truncated from the left
   int64_t head_dim = 0;  // h: LoPA default H, IDPG default 256
   double prompt_dropout = 0.1;
   // Prompt tuning / LoPA's Z_S.

@@ -79,8 +79,12 @@ inline const std::vector<TrainKey>& train_keys() {
        "write RUN_DIR/initial/: the trainable parameters before step 1, the training items' token ids and each "
        "step's batch (bench/official_ref.py replays them)"},
       {"lopa-combine", "mul", T::Choice, 0, "lopa", "mul,add,max,concat", "LoPA: mul (Z_S ∘ sigmoid(u vᵀ)), add, max, concat"},
-      {"encoder-pooling", "last", T::Choice, 0, "lopa,idpg", "last,mean,first",
-       "encoder embedding: last (last real token), mean, first"},
+      {"encoder-pooling", "auto", T::Choice, 0, "lopa,idpg", "auto,first,mean,last",
+       "encoder embedding: auto (the encoder family's rule: first token for BERT / RoBERTa / CodeBERT, the "
+       "L2-normalised masked mean for CodeSage, the last real token for a decoder), first, mean (L2-normalised), "
+       "last"},
+      {"encoder-max-length", "512", T::Int, 8, "lopa,idpg", "",
+       "encoder input tokens (special tokens included), truncated from the left as the official code does"},
       {"head-dim", "0", T::Int, 0, "lopa,idpg", "", "h of the LoPA/IDPG heads (0: LoPA H, IDPG 256)"},
       {"prompt-dropout", "0.1", T::Fraction, 0, "lopa,idpg", "", "dropout on the LoPA/IDPG head inputs"},
       {"prompt-init", "random", T::Choice, 0, "lopa,pt", "random,vocab,text",
@@ -116,7 +120,8 @@ inline bool parse_key_int(const std::string& v, long long& out) {
   errno = 0;
   char* end = nullptr;
   out = std::strtoll(v.c_str(), &end, 10);
-  return errno == 0 && end && *end == '\0';
+  // The whole string, not up to its first NUL: "\0" + "3" is not a number.
+  return errno == 0 && end == v.c_str() + v.size() && end != v.c_str();
 }
 
 inline bool parse_key_real(const std::string& v, double& out) {
@@ -124,7 +129,7 @@ inline bool parse_key_real(const std::string& v, double& out) {
   errno = 0;
   char* end = nullptr;
   out = std::strtod(v.c_str(), &end);
-  return errno == 0 && end && *end == '\0' && std::isfinite(out);
+  return errno == 0 && end == v.c_str() + v.size() && end != v.c_str() && std::isfinite(out);
 }
 
 // "" reads as false: an INI line `skip-bad-rows =` turns the flag off.

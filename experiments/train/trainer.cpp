@@ -12,6 +12,7 @@
 #include "experiments/eval/batching.h"
 #include "experiments/eval/cloze.h"
 #include "experiments/train/checkpoint.h"
+#include "experiments/eval/encoder_cache.h"
 #include "experiments/eval/evaluate.h"
 #include "experiments/eval/evaluate_generation.h"
 #include "experiments/scoring/scorer.h"
@@ -31,6 +32,7 @@
 #include "runtime/base/error.h"
 #include "runtime/distributed/failure.h"
 #include "runtime/model/causal_lm.h"
+#include "runtime/model/encoder.h"
 #include "runtime/distributed/process_group.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -52,7 +54,11 @@ struct Setup {
   int64_t pad_id = 0;
   std::vector<Example> train_examples, eval_examples;
   std::vector<TrainItem> train_items, eval_items;
-  at::Tensor train_emb, eval_emb;  // N×H encoder embeddings (undefined when not needed)
+  at::Tensor eval_emb;  // N×H encoder embeddings of the eval items (undefined when not needed)
+  // The encoder that embeds instances for LoPA / IDPG (the FM itself without --encoder) and its pad id;
+  // training embeds lazily through an EncoderCache.
+  const CausalLM* encoder = nullptr;
+  int64_t encoder_pad = 0;
   std::unique_ptr<Method> method;
   bool cloze = false;  // GLUE on a masked-LM FM: cloze items, loss and scoring (eval/cloze.h)
   std::string eval_split;  // the first evaluated split: it selects the kept adapter (eval_* above)
@@ -83,8 +89,8 @@ bool uses_encoder(const std::string& method) { return method == "lopa" || method
 std::vector<TrainItem> task_items(const Setup& s, const std::vector<Example>& ex, const TemplateConfig& tmpl,
                                   const Tokenizer* enc_tok) {
   const auto& c = s.cfg;
-  return s.cloze ? make_cloze_items(c.task, ex, tmpl, *s.tok, enc_tok, c.max_length, c.max_length)
-                 : make_items(c.task, ex, tmpl, *s.tok, enc_tok, c.max_length);
+  return s.cloze ? make_cloze_items(c.task, ex, tmpl, *s.tok, enc_tok, c.max_length, c.encoder_max_length)
+                 : make_items(c.task, ex, tmpl, *s.tok, enc_tok, c.max_length, c.encoder_max_length);
 }
 
 std::vector<int64_t> iota(int64_t n) {
@@ -124,10 +130,10 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
   s.eval_items = task_items(s, s.eval_examples, tmpl, enc_tok);
   const int64_t enc_pad = enc_tok ? enc_tok->pad_id().value_or(enc_tok->eos_id().value_or(0)) : s.pad_id;
   if (uses_encoder(c.method)) {
-    // The encoder is frozen: each instance is embedded once and cached.
-    if (need_train)
-      s.train_emb = encode_instances(*enc, s.train_items, iota(s.train_items.size()), c.encoder_pooling,
-                                     c.eval_batch_size, enc_pad);
+    // The encoder is frozen: each instance is embedded once and cached (train instances lazily, on
+    // first use, by the training loop).
+    s.encoder = enc;
+    s.encoder_pad = enc_pad;
     s.eval_emb = encode_instances(*enc, s.eval_items, iota(s.eval_items.size()), c.encoder_pooling,
                                   c.eval_batch_size, enc_pad);
   }
@@ -295,6 +301,17 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     std::cerr << "lopa train: " << cfg.method << " on " << cfg.task << ", " << method.num_trainable_parameters()
               << " trainable parameters, " << total << " steps (" << steps_per_epoch << " per epoch), "
               << pg.describe() << (resume ? str(", resuming at step ", state.step) : std::string()) << std::endl;
+  if (method.needs_encoder()) {
+    // Which encoder embedded the instances and how: the family's pooling unless encoder-pooling names one.
+    const Pooling rule = resolve_pooling(s.encoder->architecture(), parse_pooling(cfg.encoder_pooling, "encoder-pooling"));
+    if (pg.is_root())
+      std::cerr << "lopa train: encoder " << (cfg.encoder.empty() ? cfg.model : cfg.encoder) << " ("
+                << s.encoder->config().model_type << ", pooling " << pooling_name(rule) << ", frozen)" << std::endl;
+    if (log) {
+      log->set_attr("encoder_pooling", std::string(pooling_name(rule)));
+      log->set_attr("encoder_trainable", int64_t(0));
+    }
+  }
 
   const at::ScalarType amp = parse_autocast(cfg.autocast, fm.device(), "--autocast");
   auto evaluate_and_track = [&](int64_t step) {
@@ -336,6 +353,17 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     save_checkpoint(ckpt_dir, pg, named, opt, state);
   };
 
+  std::unique_ptr<EncoderCache> train_emb;
+  if (method.needs_encoder()) {
+    const CausalLM& enc = *s.encoder;
+    train_emb = std::make_unique<EncoderCache>(
+        static_cast<int64_t>(s.train_items.size()), enc.hidden_size(), enc.dtype(), enc.device(),
+        [&s, &enc](const std::vector<int64_t>& idx) {
+          return encode_instances(enc, s.train_items, idx, s.cfg.encoder_pooling, s.cfg.eval_batch_size, s.encoder_pad);
+        },
+        cfg.eval_batch_size);
+  }
+
   try {
     method.set_training(true);
     std::vector<int64_t> order;
@@ -367,7 +395,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
         std::vector<int64_t> idx(mine.begin() + b0, mine.begin() + b1);
         auto batch = s.cloze ? cloze_batch(s.train_items, idx, s.pad_id) : training_batch(s.train_items, idx, s.pad_id);
         at::Tensor e;
-        if (method.needs_encoder()) e = s.train_emb.index_select(0, at::tensor(idx, at::kLong).to(s.train_emb.device()));
+        if (method.needs_encoder()) e = train_emb->rows(idx);
         const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
         loss_sum += (s.cloze ? cloze_micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)
                              : micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)) * w;

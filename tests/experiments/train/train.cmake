@@ -6,3 +6,7 @@ lopa_add_test_suite(train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train.cpp ${CMA
   LIBS lopa_train TIMEOUT 900)
 lopa_add_test_suite(train_arch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_architectures.cpp
   LIBS lopa_runtime TIMEOUT 900)
+# LoPA / IDPG with an encoder of an encoder architecture: RoBERTa on a decoder FM, CodeSage on MBPP;
+# the encoder input (its own special tokens, cut from the left) against its tokenizer's ids.
+lopa_add_test_suite(train_encoders SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_encoders.cpp
+  LIBS lopa_eval TIMEOUT 600)
