@@ -23,7 +23,8 @@ const char* kSweepUsage =
     "  run     run the cells: locally ([launch] executor = local), or submit them (executor = slurm)\n"
     "  submit  write a SLURM job-array script and submit it with sbatch (--dry-run: only write)\n"
     "  status  pending / running / completed / failed per cell (--json for JSON)\n\n"
-    "The spec (INI): name, root, [grid] (values crossed), [fixed] (keys for every cell), [launch];\n"
+    "The spec (INI): name, root, [grid] (values crossed), [grid.METHOD] (crossed for that method only),\n"
+    "[fixed] (keys for every cell), [download] (hub ids of checkpoint directories), [launch];\n"
     "see DESIGN.md section 6. Each cell's run directory is ROOT/<cell-id>; the executors keep their\n"
     "configs, logs and records in ROOT/sweep/.";
 
@@ -45,6 +46,17 @@ int do_plan(const Args& args) {
   }
   const auto P = cl::paths_of(plan.spec);
   std::cout << plan.spec.name << ": " << plan.cells.size() << " cells under " << plan.spec.root << "\n";
+  // Cells per method, in the order the methods are planned (methods may cross different axes).
+  std::vector<std::pair<std::string, int>> per_method;
+  for (const auto& c : plan.cells) {
+    const auto& m = c.keys.at("method");
+    if (per_method.empty() || per_method.back().first != m) per_method.emplace_back(m, 0);
+    ++per_method.back().second;
+  }
+  std::cout << "  cells per method:";
+  for (size_t i = 0; i < per_method.size(); ++i)
+    std::cout << (i ? ", " : " ") << per_method[i].first << " " << per_method[i].second;
+  std::cout << "\n";
   for (const auto& c : plan.cells) {
     std::cout << "  " << c.index << "  " << c.id << " ";
     for (const auto& [k, v] : c.keys) std::cout << " " << k << "=" << v;

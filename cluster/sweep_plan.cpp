@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "cluster/cell_command.h"
 #include "cluster/train_keys.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
@@ -79,35 +80,54 @@ Plan make_plan(const SweepSpec& spec, std::ostream* warnings_to) {
   const auto& path = spec.path;
 
   // Methods of the sweep, then expansion: one partial cell per method value, crossed with every
-  // other axis in table order, skipping axes (and fixed keys) the cell's method does not use.
+  // other axis in table order, skipping axes (and fixed keys) the cell's method does not use. A key
+  // in the method's [grid.METHOD] is crossed there instead of taking [fixed].
   std::vector<std::string> methods =
       spec.grid.count("method") ? spec.grid.at("method") : std::vector<std::string>{spec.fixed.at("method")};
+  static const std::map<std::string, std::vector<std::string>> kNoAxes;
+  const auto own_axes = [&](const std::string& m) -> const std::map<std::string, std::vector<std::string>>& {
+    const auto it = spec.method_grid.find(m);
+    return it == spec.method_grid.end() ? kNoAxes : it->second;
+  };
   for (const auto& k : train_keys()) {
     const bool in_grid = spec.grid.count(k.name), in_fixed = spec.fixed.count(k.name);
     if (!in_grid && !in_fixed) continue;
     bool used = false;
-    for (const auto& m : methods) used = used || method_uses(k, m);
+    std::vector<std::string> takers, overriders;  // [fixed]: methods that take it, methods with their own axis
+    for (const auto& m : methods) {
+      if (!method_uses(k, m)) continue;
+      used = true;
+      (own_axes(m).count(k.name) ? overriders : takers).push_back(m);
+    }
     LOPA_CHECK(used, path, ": [", in_grid ? "grid" : "fixed", "] ", k.name, " is not used by any method of the sweep (",
                k.name, " applies to ", k.methods, ")");
+    if (in_fixed && takers.empty()) {
+      std::string sections;
+      for (const auto& m : overriders) sections += (sections.empty() ? "[grid." : ", [grid.") + m + "]";
+      fail(path, ": [fixed] ", k.name, " is taken by no method: ", sections, " set", overriders.size() > 1 ? "" : "s",
+           " it for every method that uses it");
+    }
   }
 
   std::vector<std::map<std::string, std::string>> cells;
   for (const auto& m : methods) {
+    const auto& own = own_axes(m);
     std::vector<std::map<std::string, std::string>> partial = {{{"method", m}}};
     for (const auto& k : train_keys()) {
       const std::string name = k.name;
       if (name == "method" || !method_uses(k, m)) continue;
-      if (spec.fixed.count(name)) {
-        for (auto& c : partial) c[name] = spec.fixed.at(name);
-      } else if (spec.grid.count(name)) {
+      const std::vector<std::string>* axis = own.count(name) ? &own.at(name) : spec.grid.count(name) ? &spec.grid.at(name) : nullptr;
+      if (axis) {
         std::vector<std::map<std::string, std::string>> next;
         for (const auto& c : partial)
-          for (const auto& v : spec.grid.at(name)) {
+          for (const auto& v : *axis) {
             auto c2 = c;
             c2[name] = v;
             next.push_back(std::move(c2));
           }
         partial = std::move(next);
+      } else if (spec.fixed.count(name)) {
+        for (auto& c : partial) c[name] = spec.fixed.at(name);
       } else if (name == "tp" && !spec.launch_tp.empty()) {
         for (auto& c : partial) c[name] = spec.launch_tp;
       }
@@ -140,9 +160,13 @@ Plan make_plan(const SweepSpec& spec, std::ostream* warnings_to) {
     }
   for (const auto& [key, value] : missing) {
     std::error_code ec;
-    plan.warnings.push_back(path + ": " + key + " = '" + value + "' does not exist here (" +
-                            (fs::path(value).is_relative() ? "from " + fs::current_path(ec).string() + "; " : "") +
-                            "fine if it exists where the cells run)");
+    std::string w = path + ": " + key + " = '" + value + "' does not exist here (" +
+                    (fs::path(value).is_relative() ? "from " + fs::current_path(ec).string() + "; " : "") +
+                    "fine if it exists where the cells run)";
+    const auto id = (key == "model" || key == "encoder") ? hub_id_of(spec, value) : std::string();
+    if (!id.empty())  // [download] ids are owner/name of [A-Za-z0-9._-]: nothing to quote
+      w += "; hub id " + id + ": huggingface-cli download " + id + " --local-dir " + shell_quote(value);
+    plan.warnings.push_back(w);
     if (warnings_to) *warnings_to << "lopa sweep: warning: " << plan.warnings.back() << std::endl;
   }
   return plan;

@@ -23,13 +23,16 @@ struct Plan {
   SweepSpec spec;
   std::vector<Cell> cells;
   // Doubts that do not stop the sweep: path keys (model, encoder, data-dir) naming nothing here (they
-  // may exist only where the cells run, e.g. on the cluster).
+  // may exist only where the cells run, e.g. on the cluster), with the hub id [download] gives.
   std::vector<std::string> warnings;
 };
 
-// Expands the grid. Throws lopa::Error naming the spec file when a [grid] or [fixed] key is used by no
-// method of the sweep, or tp does not divide ranks-per-cell. Each warning is also written as a line to
-// `warnings_to` when given (`lopa sweep plan` passes stderr).
+// Expands the grid: per method, [grid] and that method's [grid.METHOD] axes crossed, [fixed] for the
+// other keys. Throws lopa::Error naming the spec file when a [grid] or [fixed] key is used by no method
+// of the sweep, a [fixed] key is replaced by [grid.METHOD] in every method that uses it, or tp does not
+// divide ranks-per-cell. Each warning is also written as a line to `warnings_to` when given (`lopa
+// sweep plan` passes stderr); a missing model or encoder that [download] maps names its hub id and the
+// huggingface-cli command that fetches it.
 Plan make_plan(const SweepSpec& spec, std::ostream* warnings_to = nullptr);
 
 // FNV-1a, 64 bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3).

@@ -30,6 +30,17 @@ const std::vector<std::string>& launch_key_names() {
   return names;
 }
 
+std::string normal_dir(const std::string& dir) {
+  std::string out = fs::path(dir).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+std::string hub_id_of(const SweepSpec& spec, const std::string& dir) {
+  const auto it = spec.download.find(normal_dir(dir));
+  return it == spec.download.end() ? std::string() : it->second;
+}
+
 namespace {
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -73,12 +84,20 @@ size_t invalid_utf8_at(const std::string& s) {
   return std::string::npos;
 }
 
+const char* kSections = "[grid], [grid.METHOD], [fixed], [download], [launch]";
+
+// What the line scan learns: the line of each "section.key" (top-level keys without a section) for
+// later messages, and the header line of each [grid.METHOD] section (Boost drops one without keys).
+struct SpecLines {
+  std::map<std::string, int> line_of;
+  std::map<std::string, int> method_section_line;  // METHOD -> line of its first [grid.METHOD]
+};
+
 // The lines of the spec as Boost's config parser sees them (comments from '#', trimmed), checked
 // before it runs: Boost silently drops a section header with no keys under it, names no lines, and
-// passes bytes through unchecked. Returns the line of each "section.key" (top-level keys without a
-// section) for later messages.
-std::map<std::string, int> scan_spec_lines(const std::string& path, const std::string& text) {
-  std::map<std::string, int> line_of;
+// passes bytes through unchecked.
+SpecLines scan_spec_lines(const std::string& path, const std::string& text) {
+  SpecLines out;
   std::istringstream in(text);
   std::string raw, section;
   int n = 0;
@@ -93,19 +112,49 @@ std::map<std::string, int> scan_spec_lines(const std::string& path, const std::s
     if (line.front() == '[') {
       LOPA_CHECK(line.back() == ']', path, ": line ", n, ": '", line, "': a section header is [name]");
       section = line.substr(1, line.size() - 2);
+      // grid.METHOD: the method is checked against the sweep's methods once they are known.
+      const bool method_section = section.rfind("grid.", 0) == 0 && section.size() > 5;
       // Before Boost reads the file, which drops a section without keys (an empty unknown section at
       // the end was accepted).
-      LOPA_CHECK(section == "grid" || section == "fixed" || section == "launch", path, ": unknown section [", section,
-                 "] at line ", n, " (expected [grid], [fixed], [launch])");
+      LOPA_CHECK(section == "grid" || section == "fixed" || section == "launch" || section == "download" ||
+                     method_section,
+                 path, ": unknown section [", section, "] at line ", n, " (expected ", kSections, ")");
+      if (method_section) out.method_section_line.emplace(section.substr(5), n);
       continue;
     }
     const size_t eq = line.find('=');
     LOPA_CHECK(eq != std::string::npos && !trim(line.substr(0, eq)).empty(), path, ": line ", n, ": '", line,
                "': expected KEY = VALUE or a [section] header");
     const std::string key = (section.empty() ? "" : section + ".") + trim(line.substr(0, eq));
-    line_of.emplace(key, n);
+    out.line_of.emplace(key, n);
   }
-  return line_of;
+  return out;
+}
+
+// A comma-separated axis of `section` (grid or grid.METHOD): trimmed values, none empty or repeated,
+// each one the key accepts.
+std::vector<std::string> read_axis(const std::string& path, const std::string& section, const TrainKey& k,
+                                   const std::string& raw, const std::string& where) {
+  LOPA_CHECK(!raw.empty(), path, ": [", section, "] ", k.name, " is empty (give one or more comma-separated values)");
+  auto values = split_list(raw);
+  std::set<std::string> seen;
+  for (const auto& v : values) {
+    LOPA_CHECK(!v.empty(), path, ": [", section, "] ", k.name, " = '", raw, "': empty value in the list");
+    LOPA_CHECK(seen.insert(v).second, path, ": [", section, "] ", k.name, " = '", raw, "': value '", v,
+               "' is listed twice");
+    check_train_value(k, v, where);
+  }
+  return values;
+}
+
+// A Hugging Face hub repository id: owner/name, each of letters, digits, '-', '_', '.'.
+bool is_hub_id(const std::string& id) {
+  const size_t slash = id.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == id.size() || id.find('/', slash + 1) != std::string::npos)
+    return false;
+  for (char c : id)
+    if (!(std::isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.' || c == '/')) return false;
+  return true;
 }
 
 }  // namespace
@@ -116,7 +165,8 @@ SweepSpec read_sweep_spec(const std::string& path) {
   std::stringstream text;
   text << file.rdbuf();
   LOPA_CHECK(!file.bad(), path, ": cannot read sweep spec");
-  const auto line_of = scan_spec_lines(path, text.str());
+  const auto lines = scan_spec_lines(path, text.str());
+  const auto& line_of = lines.line_of;
   const auto at = [&](const std::string& key) {
     const auto it = line_of.find(key);
     return it == line_of.end() ? std::string() : " at line " + std::to_string(it->second);
@@ -124,7 +174,8 @@ SweepSpec read_sweep_spec(const std::string& path) {
   std::istringstream in(text.str());
 
   // Every section.key the spec may hold is declared as a string option: grid.K and fixed.K for each
-  // training key K, launch.K for each launch key, and the two top-level keys.
+  // training key K, launch.K for each launch key, and the two top-level keys. [grid.METHOD] and
+  // [download] keys come back unregistered and are collected here, in the order written.
   po::options_description desc;
   desc.add_options()("name", po::value<std::string>())("root", po::value<std::string>());
   for (const auto& k : train_keys()) {
@@ -134,20 +185,44 @@ SweepSpec read_sweep_spec(const std::string& path) {
   for (const auto& k : launch_key_names()) desc.add_options()(("launch." + k).c_str(), po::value<std::string>());
 
   po::variables_map vm;
+  std::map<std::string, std::map<std::string, std::string>> method_raw;  // METHOD -> key -> value
+  std::vector<std::pair<std::string, std::string>> download_raw;         // directory, hub id
   try {
     const auto parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+    std::set<std::string> seen_unregistered;
     for (const auto& o : parsed.options) {
       if (!o.unregistered) continue;
       const auto& key = o.string_key;
       const auto dot = key.find('.');
       if (dot == std::string::npos)
-        fail(path, ": unknown top-level key '", key, "'", at(key), " (expected name, root, then [grid], [fixed], [launch])");
+        fail(path, ": unknown top-level key '", key, "'", at(key), " (expected name, root, then ", kSections, ")");
       const auto section = key.substr(0, dot), name = key.substr(dot + 1);
+      const std::string value = o.value.empty() ? std::string() : trim(o.value[0]);
+      // A key under [grid.METHOD]: Boost names it grid.METHOD.KEY (training keys hold no '.'; the
+      // longest METHOD with a header wins, so [grid.a.b] is reported as the method 'a.b').
+      std::string method;
+      if (section == "grid")
+        for (const auto& [m, line] : lines.method_section_line)
+          if (name.rfind(m + ".", 0) == 0 && m.size() > method.size()) method = m;
+      const bool method_key = !method.empty();
+      if (method_key || section == "download")
+        LOPA_CHECK(seen_unregistered.insert(key).second, path, ": key '", key, "' is given more than once");
+      if (method_key) {
+        const auto k = name.substr(method.size() + 1);
+        LOPA_CHECK(find_train_key(k), path, ": unknown training key '", k, "' in [grid.", method, "]", at(key),
+                   " (lopa train --help lists the keys)");
+        method_raw[method][k] = value;
+        continue;
+      }
+      if (section == "download") {
+        download_raw.emplace_back(name, value);
+        continue;
+      }
       if (section == "grid" || section == "fixed")
         fail(path, ": unknown training key '", name, "' in [", section, "]", at(key), " (lopa train --help lists the keys)");
       if (section == "launch")
         fail(path, ": unknown key '", name, "' in [launch]", at(key), " (known: ", join(launch_key_names(), ", "), ")");
-      fail(path, ": unknown section [", section, "]", at(key), " (expected [grid], [fixed], [launch])");
+      fail(path, ": unknown section [", section, "]", at(key), " (expected ", kSections, ")");
     }
     po::store(parsed, vm);
   } catch (const po::multiple_occurrences& e) {
@@ -174,15 +249,7 @@ SweepSpec read_sweep_spec(const std::string& path) {
   for (const auto& k : train_keys()) {
     const std::string gk = "grid." + std::string(k.name), fk = "fixed." + std::string(k.name);
     if (vm.count(gk)) {
-      const auto raw = get(gk);
-      LOPA_CHECK(!raw.empty(), path, ": [grid] ", k.name, " is empty (give one or more comma-separated values)");
-      auto values = split_list(raw);
-      std::set<std::string> seen;
-      for (const auto& v : values) {
-        LOPA_CHECK(!v.empty(), path, ": [grid] ", k.name, " = '", raw, "': empty value in the list");
-        LOPA_CHECK(seen.insert(v).second, path, ": [grid] ", k.name, " = '", raw, "': value '", v, "' is listed twice");
-        check_train_value(k, v, path + ": [grid]");
-      }
+      auto values = read_axis(path, "grid", k, get(gk), path + ": [grid]");
       LOPA_CHECK(!vm.count(fk), path, ": ", k.name, " is in both [grid] and [fixed]");
       spec.grid[k.name] = values;
     }
@@ -193,9 +260,73 @@ SweepSpec read_sweep_spec(const std::string& path) {
       spec.fixed[k.name] = v;
     }
   }
-  for (const char* required : {"model", "task", "method"})
-    LOPA_CHECK(spec.grid.count(required) || spec.fixed.count(required), path, ": no '", required,
-               "' in [grid] or [fixed] (every cell needs one)");
+  LOPA_CHECK(spec.grid.count("method") || spec.fixed.count("method"), path,
+             ": no 'method' in [grid] or [fixed] (every cell needs one)");
+  const std::vector<std::string> methods =
+      spec.grid.count("method") ? spec.grid.at("method") : std::vector<std::string>{spec.fixed.at("method")};
+
+  // [grid.METHOD], in the order of the section headers: the method must be one of the sweep's, and
+  // each key one the method reads, not crossed in [grid] too.
+  std::vector<std::pair<int, std::string>> sections;
+  for (const auto& [m, line] : lines.method_section_line) sections.emplace_back(line, m);
+  std::sort(sections.begin(), sections.end());
+  for (const auto& [line, m] : sections) {
+    LOPA_CHECK(std::find(methods.begin(), methods.end(), m) != methods.end(), path, ": [grid.", m, "] at line ", line,
+               ": '", m, "' is not a method of this sweep (method = ", join(methods, ", "), ")");
+    auto& axes = spec.method_grid[m];
+    const auto raw = method_raw.find(m);
+    if (raw == method_raw.end()) continue;  // an empty section crosses nothing
+    const std::string section = "grid." + m;
+    for (const auto& k : train_keys()) {
+      const auto it = raw->second.find(k.name);
+      if (it == raw->second.end()) continue;
+      const std::string key = section + "." + k.name, where = at(key);
+      LOPA_CHECK(std::string(k.name) != "method", path, ": [", section, "] method", where,
+                 ": a method's own section cannot change its method");
+      LOPA_CHECK(!spec.grid.count(k.name), path, ": ", k.name, " is in both [grid] and [", section, "]", where,
+                 " (give it in one)");
+      LOPA_CHECK(!(std::string(k.name) == "tp" && vm.count("launch.tp")), path, ": tp is in [launch] and in [", section,
+                 "]", where, "; give it once");
+      LOPA_CHECK(method_uses(k, m), path, ": [", section, "] ", k.name, where, " is not used by method ", m, " (",
+                 k.name, " applies to ", k.methods, ")");
+      axes[k.name] = read_axis(path, section, k, it->second, path + ": [" + section + "]" + where);
+    }
+  }
+  for (const char* required : {"model", "task"}) {
+    std::vector<std::string> lacking;
+    for (const auto& m : methods)
+      if (!spec.grid.count(required) && !spec.fixed.count(required) &&
+          !(spec.method_grid.count(m) && spec.method_grid.at(m).count(required)))
+        lacking.push_back(m);
+    LOPA_CHECK(lacking.size() != methods.size(), path, ": no '", required, "' in [grid] or [fixed] (every cell needs one)");
+    LOPA_CHECK(lacking.empty(), path, ": no '", required, "' for method ", join(lacking, ", "),
+               " (give it in [grid], [fixed] or [grid.METHOD]; every cell needs one)");
+  }
+
+  // [download]: each key a checkpoint directory the spec names as a model or encoder, each value a hub id.
+  std::set<std::string> checkpoint_dirs;
+  for (const char* key : {"model", "encoder"}) {
+    if (spec.grid.count(key))
+      for (const auto& v : spec.grid.at(key)) checkpoint_dirs.insert(normal_dir(v));
+    if (spec.fixed.count(key)) checkpoint_dirs.insert(normal_dir(spec.fixed.at(key)));
+    for (const auto& [m, axes] : spec.method_grid)
+      if (axes.count(key))
+        for (const auto& v : axes.at(key)) checkpoint_dirs.insert(normal_dir(v));
+  }
+  std::map<std::string, std::string> download_key_of;  // normal_dir -> the key as written
+  for (const auto& [dir, id] : download_raw) {
+    const std::string where = at("download." + dir);
+    LOPA_CHECK(!id.empty(), path, ": [download] ", dir, where, " is empty (give its Hugging Face hub id, owner/name)");
+    LOPA_CHECK(is_hub_id(id), path, ": [download] ", dir, " = '", id, "'", where,
+               ": not a Hugging Face hub id (expected owner/name of letters, digits, '-', '_', '.')");
+    const auto norm = normal_dir(dir);
+    LOPA_CHECK(checkpoint_dirs.count(norm), path, ": [download] ", dir, where,
+               ": no model or encoder of this sweep is that directory (they are: ",
+               join(std::vector<std::string>(checkpoint_dirs.begin(), checkpoint_dirs.end()), ", "), ")");
+    const auto [it, fresh] = download_key_of.emplace(norm, dir);
+    LOPA_CHECK(fresh, path, ": [download] ", dir, where, " is the same directory as '", it->second, "'");
+    spec.download[norm] = id;
+  }
 
   auto& L = spec.launch;
   const auto lget = [&](const char* key, std::string& dst) {

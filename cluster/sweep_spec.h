@@ -1,8 +1,10 @@
 // A sweep spec (DESIGN.md §6): an INI file with top-level `name` and `root`, a [grid] of training
-// keys whose comma-separated values are crossed, [fixed] keys given to every cell, and [launch]
-// saying how cells run (local executor or SLURM job array). Read with Boost.Program_options; every
-// mistake (unknown key or section, empty axis, a value a method rejects) is a one-line lopa::Error
-// naming the spec file and the key, raised before anything runs.
+// keys whose comma-separated values are crossed, [grid.METHOD] axes crossed only into that method's
+// cells (a learning rate per method), [fixed] keys given to every cell, [download] naming the
+// Hugging Face hub id of each checkpoint directory, and [launch] saying how cells run (local executor
+// or SLURM job array). Read with Boost.Program_options; every mistake (unknown key or section, empty
+// axis, a value a method rejects) is a one-line lopa::Error naming the spec file and the key, raised
+// before anything runs.
 #pragma once
 
 #include <map>
@@ -52,12 +54,25 @@ struct SweepSpec {
   // [grid] axes and [fixed] keys, keyed by training key; values trimmed, in the order written.
   std::map<std::string, std::vector<std::string>> grid;
   std::map<std::string, std::string> fixed;
+  // [grid.METHOD] axes: method -> training key -> values. Crossed only into cells of that method, where
+  // they take the place of [fixed] (which then holds the value of the other methods); never in [grid].
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> method_grid;
+  // [download]: checkpoint directory (a model or encoder value of the spec, lexically normalised, see
+  // normal_dir) -> Hugging Face hub id (owner/name).
+  std::map<std::string, std::string> download;
   std::string launch_tp;  // [launch] tp: the default tp of every cell (DESIGN.md §6 puts it there)
   LaunchSpec launch;
 };
 
 // Reads and checks a spec file. Throws lopa::Error naming `path` and the offending key.
 SweepSpec read_sweep_spec(const std::string& path);
+
+// `dir` lexically normalised without a trailing '/': the form [download] keys are compared in
+// (models/x, ./models/x and models/x/ are one directory).
+std::string normal_dir(const std::string& dir);
+
+// The hub id [download] gives the directory `dir` ("" when none).
+std::string hub_id_of(const SweepSpec& spec, const std::string& dir);
 
 // Names of the [launch] keys (for messages and --help).
 const std::vector<std::string>& launch_key_names();

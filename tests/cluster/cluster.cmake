@@ -3,6 +3,6 @@
 lopa_add_test_suite(cluster
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/plan_test.cpp ${CMAKE_CURRENT_LIST_DIR}/submit_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/local_executor_test.cpp ${CMAKE_CURRENT_LIST_DIR}/slurm_test.cpp
-          ${CMAKE_CURRENT_LIST_DIR}/record_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/record_test.cpp ${CMAKE_CURRENT_LIST_DIR}/spec_sections_test.cpp
   LIBS lopa_cluster nlohmann_json::nlohmann_json
   TIMEOUT 1200)

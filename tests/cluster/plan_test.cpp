@@ -241,12 +241,12 @@ TEST_F(PlanTest, EmptyUnknownSectionsAndBadLinesAreRejectedWithTheirLine) {
     std::string text, expected;
   };
   const std::vector<Case> cases = {
-      {ok + "[extra]\n", path + ": unknown section [extra] at line 7 (expected [grid], [fixed], [launch])"},
-      {ok + "[extra]\nseed = 1\n", path + ": unknown section [extra] at line 7 (expected [grid], [fixed], [launch])"},
-      {ok + "[extra]   # nothing under it\n\n", path + ": unknown section [extra] at line 7 (expected [grid], [fixed], [launch])"},
-      {"[gird]\n" + ok, path + ": unknown section [gird] at line 1 (expected [grid], [fixed], [launch])"},
-      {ok + "[fixed]\n[lanch]\n", path + ": unknown section [lanch] at line 8 (expected [grid], [fixed], [launch])"},
-      {ok + "[]\n", path + ": unknown section [] at line 7 (expected [grid], [fixed], [launch])"},
+      {ok + "[extra]\n", path + ": unknown section [extra] at line 7 (expected [grid], [grid.METHOD], [fixed], [download], [launch])"},
+      {ok + "[extra]\nseed = 1\n", path + ": unknown section [extra] at line 7 (expected [grid], [grid.METHOD], [fixed], [download], [launch])"},
+      {ok + "[extra]   # nothing under it\n\n", path + ": unknown section [extra] at line 7 (expected [grid], [grid.METHOD], [fixed], [download], [launch])"},
+      {"[gird]\n" + ok, path + ": unknown section [gird] at line 1 (expected [grid], [grid.METHOD], [fixed], [download], [launch])"},
+      {ok + "[fixed]\n[lanch]\n", path + ": unknown section [lanch] at line 8 (expected [grid], [grid.METHOD], [fixed], [download], [launch])"},
+      {ok + "[]\n", path + ": unknown section [] at line 7 (expected [grid], [grid.METHOD], [fixed], [download], [launch])"},
       {ok + "[launch\n", path + ": line 7: '[launch': a section header is [name]"},
       {ok + "epochs\n", path + ": line 7: 'epochs': expected KEY = VALUE or a [section] header"},
       {ok + "= 3\n", path + ": line 7: '= 3': expected KEY = VALUE or a [section] header"},
