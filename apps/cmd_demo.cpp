@@ -1,8 +1,8 @@
 // `lopa demo`: the embedded default, end to end with nothing downloaded. Pretrains (or reuses) the
-// tiny FM on the synthetic language, writes the synth-facts task data, runs a sweep of PT / IDPG /
-// LoPA / LoRA x seeds through the local executor with multi-rank (mpirun) cells, then prints the
-// results table and draws the plot.
-#include <chrono>
+// tiny FM on the synthetic language, writes the synth-facts task data, runs each method over its own
+// learning-rate grid x seeds through the local executor, then prints the report (selected on dev,
+// reported on test, paired comparisons) and the demo's summary and draws its figure. Option parsing
+// and calls only: what the demo writes and computes is in experiments/demo/demo.h.
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -17,25 +17,18 @@
 #include "experiments/demo/demo.h"
 #include "experiments/train/pretrain.h"
 #include "experiments/tasks/synthetic_task.h"
-#include "results/plot.h"
 #include "results/report.h"
 #include "runtime/io/atomic_file.h"
 #include "runtime/base/error.h"
 
 namespace lopa::app {
 
-namespace {
-
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// The demo's FM: small enough to pretrain in a few minutes on 2 cores, large enough to learn the facts.
-PretrainConfig demo_fm_defaults() { return PretrainConfig{}; }
-
-}  // namespace
 
 int cmd_demo(const Args& args) {
   const DemoSweepOptions d;  // the option defaults
+  std::string grids_help = "a method's learning-rate grid, METHOD=LR[,LR...] (repeatable); defaults:";
+  for (const auto& [m, g] : demo_default_lr_grids()) grids_help += " " + m + "=" + g + ";";
   po::options_description desc("demo");
   desc.add_options()
       ("out", po::value<std::string>()->default_value("lopa-demo"), "output directory: data, sweep runs, table, plot")
@@ -44,26 +37,22 @@ int cmd_demo(const Args& args) {
       ("methods", po::value<std::string>()->default_value(d.methods), "methods of the sweep")
       ("seeds", po::value<std::string>()->default_value(d.seeds), "seeds of the sweep")
       ("steps", po::value<int64_t>()->default_value(d.steps), "training steps of each cell")
-      ("eval-every", po::value<int64_t>()->default_value(d.eval_every), "evaluate every N steps (0: steps / 4)")
-      ("lr", po::value<std::string>()->default_value(d.lr), "learning rate of the prompt methods (PT, IDPG, LoPA)")
-      ("lora-lr", po::value<std::string>()->default_value(d.lora_lr),
-       "learning rate of LoRA (on this task it reaches ~50% at 0.03 and ~90% at 0.01)")
+      ("eval-every", po::value<int64_t>()->default_value(d.eval_every),
+       "evaluate dev and test every N steps (0: steps / 4)")
+      ("lr", po::value<std::vector<std::string>>()->composing(), grids_help.c_str())
       ("batch-size", po::value<int64_t>()->default_value(d.batch_size), "batch size of every cell")
       ("num-virtual-tokens", po::value<int64_t>()->default_value(d.num_virtual_tokens), "m of PT, IDPG and LoPA")
       ("rank", po::value<int64_t>()->default_value(d.rank), "r of LoPA and LoRA")
       ("ranks", po::value<int>()->default_value(d.ranks), "MPI ranks of each cell (mpirun -np)")
       ("tp", po::value<int>()->default_value(d.tp), "tensor-parallel ranks of each cell (the rest are data parallel)")
       ("jobs", po::value<int>()->default_value(0), "cells at once (0: cores / ranks)");
-  add_pretrain_options(desc, demo_fm_defaults());
+  add_pretrain_options(desc, PretrainConfig{});
   auto parsed = parse_options("demo", "[--out DIR] [--steps N] [OPTIONS]", desc, args);
   if (parsed.help) return 0;
   const auto& vm = parsed.vm;
-  const auto t0 = Clock::now();
-  const auto elapsed = [&] {
-    std::ostringstream o;
-    o << std::fixed << std::setprecision(0) << std::chrono::duration<double>(Clock::now() - t0).count() << " s";
-    return o.str();
-  };
+  const double t0 = demo_clock_seconds();
+  ElapsedPrefixBuf prefixed(std::cout, "1/4", t0);
+  std::ostream log(&prefixed);
   const std::string out = fs::absolute(vm["out"].as<std::string>()).lexically_normal().string();
   fs::create_directories(out);
 
@@ -72,29 +61,31 @@ int cmd_demo(const Args& args) {
   if (fm.empty()) {
     const auto c = pretrain_config_from(vm);
     fm = default_pretrain_dir(c);
-    std::cout << "[demo 1/4] foundation model: " << fm << std::endl;
-    const auto r = ensure_pretrained(c, fm, std::cout);
+    log << "foundation model: " << fm << std::endl;
+    const auto r = ensure_pretrained(c, fm, log);
     if (r.reused)
-      std::cout << "[demo 1/4] reusing the cached FM (pretrained in " << std::fixed << std::setprecision(0) << r.seconds
-                << " s: loss " << std::setprecision(3) << r.first_loss << " -> " << r.final_loss << ", fact recall "
-                << std::setprecision(1) << 100 * r.fact_recall << "%)" << std::defaultfloat << std::endl;
+      log << "reusing the cached FM (pretrained in " << std::fixed << std::setprecision(0) << r.seconds << " s: loss "
+          << std::setprecision(3) << r.first_loss << " -> " << r.final_loss << ", fact recall " << std::setprecision(1)
+          << 100 * r.fact_recall << "%)" << std::defaultfloat << std::endl;
   } else {
     fm = fs::absolute(fm).string();
-    std::cout << "[demo 1/4] foundation model: " << fm << " (given)" << std::endl;
+    log << "foundation model: " << fm << " (given)" << std::endl;
   }
 
   // 2. The task, and what the FM does on it alone.
+  prefixed.set_stage("2/4");
   const auto data = out + "/data/synth-facts";
   write_synth_facts_data(data);
   const auto example = load_synth_facts("dev").examples.at(0);
   const double unadapted = synth_facts_unadapted_accuracy(fm, "dev");
-  std::cout << "[demo 2/4] task synth-facts (" << elapsed() << "): " << load_synth_facts("train").examples.size()
-            << " train / " << load_synth_facts("dev").examples.size() << " dev instances over disjoint people, e.g. \""
-            << synth_facts_prompt(example) << "\" -> \"" << example.label << "\"; 12 candidates: chance 8.3%, "
-            << "knowing only the relation 25%, the FM alone " << std::fixed << std::setprecision(1) << 100 * unadapted
-            << "%" << std::defaultfloat << "; data in " << data << std::endl;
+  log << "task synth-facts: " << load_synth_facts("train").examples.size() << " train / "
+      << load_synth_facts("dev").examples.size() << " dev / " << load_synth_facts("test").examples.size()
+      << " test instances over disjoint people, e.g. \"" << synth_facts_prompt(example) << "\" -> \"" << example.label
+      << "\"; 12 candidates: chance 8.3%, knowing only the relation 25%, the FM alone " << std::fixed
+      << std::setprecision(1) << 100 * unadapted << "%" << std::defaultfloat << "; data in " << data << std::endl;
 
-  // 3. The sweep: one spec per learning rate (LoRA's differs), each under its own root in runs/.
+  // 3. The sweep: one spec per method over its own learning rates, each under OUT/runs/<method>.
+  prefixed.set_stage("3/4");
   DemoSweepOptions so;
   so.out = out;
   so.fm = fm;
@@ -102,48 +93,55 @@ int cmd_demo(const Args& args) {
   so.seeds = vm["seeds"].as<std::string>();
   so.steps = vm["steps"].as<int64_t>();
   so.eval_every = vm["eval-every"].as<int64_t>();
-  so.lr = vm["lr"].as<std::string>();
-  so.lora_lr = vm["lora-lr"].as<std::string>();
+  if (vm.count("lr"))
+    for (const auto& v : vm["lr"].as<std::vector<std::string>>()) parse_lr_grid_option(v, so.lr_grids);
   so.batch_size = vm["batch-size"].as<int64_t>();
   so.num_virtual_tokens = vm["num-virtual-tokens"].as<int64_t>();
   so.rank = vm["rank"].as<int64_t>();
   so.ranks = vm["ranks"].as<int>();
   so.tp = vm["tp"].as<int>();
   std::vector<cluster::Plan> plans;
+  std::map<std::string, std::string> grids;
   size_t cells = 0;
   for (const auto& spec : write_demo_specs(so)) {
     plans.push_back(cluster::make_plan(cluster::read_sweep_spec(spec)));
     cells += plans.back().cells.size();
+    const auto& s = plans.back().spec;
+    std::string g;
+    for (const auto& lr : s.grid.at("lr")) g += (g.empty() ? "" : ", ") + lr;
+    grids[s.grid.at("method").at(0)] = g;
+    log << s.grid.at("method").at(0) << ": lr " << g << " x seeds " << so.seeds << " (" << plans.back().cells.size()
+        << " cells), spec " << spec << std::endl;
   }
-  std::cout << "[demo 3/4] sweep (" << elapsed() << "): " << cells << " cells x " << so.steps << " steps, each `mpirun -np "
-            << vm["ranks"].as<int>() << "` with tp " << vm["tp"].as<int>() << "; specs " << out << "/sweep-*.ini"
-            << std::endl;
+  log << cells << " cells x " << so.steps << " steps, each `mpirun -np " << so.ranks << "` with tp " << so.tp
+      << "; dev and test evaluated every " << (so.eval_every ? so.eval_every : std::max<int64_t>(1, so.steps / 4))
+      << " steps" << std::endl;
   cluster::LocalRunOptions lo;
   lo.jobs = vm["jobs"].as<int>();
   lo.run_report = false;
   int rc = 0;
   for (const auto& plan : plans) {
-    const int r = cluster::run_local(plan, lo, std::cout);
+    const int r = cluster::run_local(plan, lo, log);
     LOPA_CHECK(r != 130, "lopa demo: interrupted (run it again to resume: completed cells are kept)");
     if (r != 0) rc = r;
   }
 
-  // 4. The table and the plot.
-  std::cout << "[demo 4/4] report (" << elapsed() << ")" << std::endl;
+  // 4. The report (selected on dev, reported on test), the summary and the figure.
+  prefixed.set_stage("4/4");
+  log << "report" << std::endl;
   results::ReportOptions ro;
   ro.with_train = true;
+  ro.select_by = "dev";
+  ro.report_split = "test";
   const auto rep = results::build_report(out + "/runs", ro);
-  std::ostringstream alone;
-  alone << "\nThe FM alone, with no method: " << std::fixed << std::setprecision(1) << 100 * unadapted
-        << "% dev accuracy.\n";
-  const auto table = results::format_report(rep, "md") + alone.str();
-  std::cout << "\n" << table << std::endl;
-  write_file_atomic(out + "/results.md", table);
+  const auto curve = demo_lr_curve(out + "/runs");
+  const auto text = results::format_report(rep, "md") + "\n" + demo_summary(rep, curve, grids, unadapted);
+  std::cout << "\n" << text << std::endl;
+  write_file_atomic(out + "/results.md", text);
   const auto plot = out + "/demo.svg";
-  results::render_plots(rep, plot);
-  std::cout << "lopa demo: done in " << elapsed() << ". Table: " << out << "/results.md, plot: " << plot
-            << ", run logs: " << out << "/runs/{prompts,lora}/<cell>/metrics.h5, sweep logs: " << out
-            << "/runs/{prompts,lora}/sweep/logs" << std::endl;
+  render_demo_plot(rep, curve, plot);
+  log << "done. Table: " << out << "/results.md, plot: " << plot << ", run logs: " << out
+      << "/runs/<method>/<cell>/metrics.h5, sweep logs: " << out << "/runs/<method>/sweep/logs" << std::endl;
   LOPA_CHECK(rc == 0, "lopa demo: some cells failed (see the summary above and their logs)");
   return 0;
 }

@@ -86,12 +86,15 @@ TEST(Pretrain, WritesACompleteCheckpointAtomicallyAndNeverTakesAPartialOne) {
 
 TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
   const auto d = tmpdir("demo");
+  // PT over two rates, the others over one; 2 seeds; 2-rank cells (tp 2) for the multi-rank path.
   const std::string cmd = "LOPA_CACHE_DIR=" + d + "/cache " + LOPA_BIN + " demo --out " + d + "/out --steps 4" +
-                          " --eval-every 2" + kShortFm;
+                          " --eval-every 2 --seeds 0,1 --lr pt=0.3,0.001 --lr idpg=0.01 --lr lopa=0.01 --lr lora=0.01" +
+                          " --ranks 2 --tp 2" + kShortFm;
   auto [rc, log] = run(cmd);
   ASSERT_EQ(rc, 0) << log;
-  for (const char* stage : {"[demo 1/4]", "[demo 2/4]", "[demo 3/4]", "[demo 4/4]", "lopa pretrain: step 40/40",
-                            "the FM alone", "The FM alone, with no method:"})
+  for (const char* stage : {"[demo 1/4 | ", "[demo 2/4 | ", "[demo 3/4 | ", "[demo 4/4 | ", "lopa pretrain: step 40/40",
+                            "the FM alone", "The FM alone, with no method:", "pt: lr 0.3, 0.001 x seeds 0,1 (4 cells)",
+                            "[sweep demo-lora] 2/2 done"})
     EXPECT_NE(log.find(stage), std::string::npos) << stage << "\n" << log;
 
   // The FM went to the cache, complete.
@@ -117,27 +120,65 @@ TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
     EXPECT_NEAR(std::stod(m[1]), alone, 6e-4) << zlog;
   }
 
-  // 4 methods x 2 seeds, each a completed run log with evaluations.
-  auto [hrc, h5] = run("/usr/bin/python3 -c \"import h5py,glob,sys\n"
+  // Every cell a completed 2-rank run log evaluated on dev and test at steps 2 and 4. From the logs
+  // (h5py, not lopa's reader), per method and lr: the best mean dev over seeds, and the test values there.
+  auto [hrc, h5] = run("/usr/bin/python3 -c \"import h5py,glob,json,sys,collections\n"
+                       "runs = collections.defaultdict(dict)\n"
                        "for p in sorted(glob.glob(sys.argv[1] + '/*/*/metrics.h5')):\n"
                        "  f = h5py.File(p, 'r'); a = f.attrs\n"
                        "  s = lambda k: a[k].decode() if isinstance(a[k], bytes) else str(a[k])\n"
-                       "  print(s('method'), s('status'), s('task'), int(a['world_size']), len(f['eval/dev/accuracy'][:]))\" " +
+                       "  lr = json.loads(s('config'))['lr']\n"
+                       "  print('run', s('method'), lr, s('status'), int(a['world_size']), list(f['eval/dev/step'][:]), list(f['eval/test/step'][:]))\n"
+                       "  runs[(s('method'), lr)][int(a['seed'])] = (list(f['eval/dev/accuracy'][:]), list(f['eval/test/accuracy'][:]))\n"
+                       "best = collections.defaultdict(list)\n"
+                       "for (m, lr), seeds in runs.items():\n"
+                       "  means = [sum(v[0][i] for v in seeds.values()) / len(seeds) for i in range(2)]\n"
+                       "  i = max(range(2), key=lambda i: (means[i], -i))\n"
+                       "  best[m].append((means[i], lr, sum(v[1][i] for v in seeds.values()) / len(seeds)))\n"
+                       "for m, c in sorted(best.items()):\n"
+                       "  c.sort(key=lambda x: -x[0])\n"
+                       "  print('best', m, c[0][1], '%.1f' % (100 * c[0][2]), 'tie' if len(c) > 1 and c[1][0] == c[0][0] else 'clear')\" " +
                        d + "/out/runs");
   ASSERT_EQ(hrc, 0) << h5;
-  for (const char* m : {"pt", "idpg", "lopa", "lora"})
-    EXPECT_EQ(count(h5, std::string(m) + " completed synth-facts 2 "), 2) << m << "\n" << h5;
+  for (const char* m : {"pt 0.3", "pt 0.001", "idpg 0.01", "lopa 0.01", "lora 0.01"})
+    EXPECT_EQ(count(h5, std::string("run ") + m + " completed 2 [2, 4] [2, 4]\n"), 2) << m << "\n" << h5;
+  EXPECT_EQ(count(h5, "run "), 10) << h5;
 
-  // The table (stdout and results.md) has a row for each method; the plot is an SVG.
+  // The summary table: one row per method with its grid, the lr selected on dev and its test mean,
+  // equal to what the logs say.
   const auto table = read(d + "/out/results.md");
-  for (const char* row : {"| PT (m=4)", "| IDPG (m=4)", "| LoPA (m=4, r=2)", "| LoRA (r=2)"}) {
-    EXPECT_NE(table.find(row), std::string::npos) << row << "\n" << table;
-    EXPECT_NE(log.find(row), std::string::npos) << row;
+  EXPECT_NE(table.find("at the configuration and evaluation step with the best mean dev"), std::string::npos) << table;
+  std::smatch m;
+  for (const char* method : {"pt", "idpg", "lopa", "lora"}) {
+    ASSERT_TRUE(std::regex_search(h5, m, std::regex(std::string("best ") + method + " ([0-9.]+) ([0-9.]+) (tie|clear)\n")))
+        << h5;
+    const std::string lr = m[1], test = m[2];
+    const bool tie = m[3] == "tie";
+    const std::string label = std::string(method) == "pt"     ? "PT (m=4)"
+                              : std::string(method) == "idpg" ? "IDPG (m=4)"
+                              : std::string(method) == "lopa" ? "LoPA (m=4, r=2)"
+                                                              : "LoRA (r=2)";
+    std::smatch row;
+    ASSERT_TRUE(std::regex_search(table, row, std::regex("\\| " + std::regex_replace(label, std::regex(R"([()])"), R"(\$&)") +
+                                                          R"( \| ([0-9., ]+) \| ([0-9.]+) \(\d\) \| [0-9.]+ \| ([0-9.]+) ± [0-9.]+ \(n 2\) \|)")))
+        << label << "\n" << table;
+    if (std::string(method) == "pt") {
+      EXPECT_EQ(row[1].str(), "0.3, 0.001");
+    }
+    if (!tie) {  // two rates with equal dev means: either choice is right
+      EXPECT_EQ(row[2].str(), lr) << label << "\n" << table << "\n" << h5;
+      EXPECT_EQ(row[3].str(), test) << label << "\n" << table << "\n" << h5;
+    }
+    EXPECT_NE(log.find(label), std::string::npos) << label;
   }
+  EXPECT_NE(table.find("Paired comparisons per column"), std::string::npos) << table;
+  EXPECT_NE(table.find("LoPA vs PT over 2 paired seeds"), std::string::npos) << table;
+  // The figure: PT's two rates give the learning-rate panel; no panel against m (one m).
   const auto svg = read(d + "/out/demo.svg");
   EXPECT_NE(svg.find("<svg"), std::string::npos);
-  EXPECT_GT(svg.size(), 2000u);
-  EXPECT_EQ(count(read(d + "/out/data/synth-facts/dev.jsonl"), "\n"), 72);
+  EXPECT_NE(svg.find("dev accuracy against the learning rate"), std::string::npos);
+  EXPECT_EQ(svg.find("prompt length m"), std::string::npos);
+  EXPECT_EQ(count(read(d + "/out/data/synth-facts/test.jsonl"), "\n"), 72);
 
   // Second run: the cached FM is reused (no pretraining step), the completed cells are not run again.
   const auto fm_mtime = fs::last_write_time(fs::directory_iterator(d + "/cache")->path() / "model.safetensors");
@@ -145,8 +186,22 @@ TEST(Demo, ShortDemoEndToEndThenReusesTheCachedFm) {
   ASSERT_EQ(rc2, 0) << log2;
   EXPECT_EQ(log2.find("lopa pretrain: step"), std::string::npos) << log2;
   EXPECT_NE(log2.find("reusing the cached FM"), std::string::npos) << log2;
-  EXPECT_NE(log2.find("6 already completed"), std::string::npos) << log2;  // PT, IDPG, LoPA x 2 seeds
-  EXPECT_NE(log2.find("2 already completed"), std::string::npos) << log2;  // LoRA x 2 seeds
+  EXPECT_NE(log2.find("4 already completed"), std::string::npos) << log2;  // PT: 2 rates x 2 seeds
+  EXPECT_EQ(count(log2, "2 already completed"), 3) << log2;               // IDPG, LoPA, LoRA
   EXPECT_EQ(fs::last_write_time(fs::directory_iterator(d + "/cache")->path() / "model.safetensors"), fm_mtime);
+  fs::remove_all(d);
+}
+
+// `lopa demo --methods pt,idpg` (issue 17: planning failed on "[fixed] rank is not used by any method").
+TEST(Demo, PromptMethodsOnly) {
+  const auto d = tmpdir("demo_pt_idpg");
+  auto [rc, log] = run("LOPA_CACHE_DIR=" + d + "/cache " + LOPA_BIN + " demo --out " + d +
+                       "/out --methods pt,idpg --steps 2 --eval-every 2 --seeds 0 --lr pt=0.1 --lr idpg=0.01" + kShortFm);
+  ASSERT_EQ(rc, 0) << log;
+  const auto table = read(d + "/out/results.md");
+  EXPECT_NE(table.find("| PT (m=4)"), std::string::npos) << table;
+  EXPECT_NE(table.find("| IDPG (m=4)"), std::string::npos) << table;
+  EXPECT_EQ(table.find("LoPA ("), std::string::npos) << table;
+  EXPECT_FALSE(fs::exists(d + "/out/sweep-lopa.ini"));
   fs::remove_all(d);
 }
