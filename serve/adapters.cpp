@@ -29,6 +29,7 @@ const ServedAdapter& AdapterSet::add(const std::string& name, const std::string&
   a->name = name;
   a->run_dir = run_dir;
   a->cfg = read_run_config(run_dir);
+  a->cfg.encoder = run_encoder_dir(run_dir, a->cfg);
   const auto& m = a->cfg.method;
   LOPA_CHECK(m == "pt" || m == "lopa" || m == "idpg" || m == "lora" || m == "prefix", "--adapter ", run_dir,
              ": method '", m, "' cannot be served beside other tasks (it changes every FM weight); serve it alone "

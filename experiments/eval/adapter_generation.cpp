@@ -24,9 +24,19 @@ TrainConfig read_run_config(const std::string& run_dir) {
   return TrainConfig::from_map(TrainConfig::read_ini(ini));
 }
 
+std::string run_encoder_dir(const std::string& run_dir, const TrainConfig& cfg) {
+  const bool uses_encoder = cfg.method == "lopa" || cfg.method == "idpg";
+  if (!uses_encoder || !cfg.train_encoder) return cfg.encoder;
+  const auto dir = run_dir + "/adapter/encoder";
+  LOPA_CHECK(std::filesystem::exists(dir + "/config.json"), run_dir,
+             ": the run trained its encoder (train-encoder = true) but adapter/encoder/config.json is missing");
+  return dir;
+}
+
 AdapterRun load_adapter_run(const std::string& run_dir, CausalLM& fm, const Tokenizer& tok) {
   AdapterRun run;
   run.cfg = read_run_config(run_dir);
+  run.cfg.encoder = run_encoder_dir(run_dir, run.cfg);
   const bool uses_encoder = run.cfg.method == "lopa" || run.cfg.method == "idpg";
   if (uses_encoder && !run.cfg.encoder.empty()) {
     run.encoder = std::make_unique<CausalLM>(CausalLM::load(run.cfg.encoder, fm.process_group(), fm.dtype()));

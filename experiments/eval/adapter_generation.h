@@ -30,6 +30,10 @@ struct AdapterRun {
 // The run's config.ini (for its model and method), without loading anything.
 TrainConfig read_run_config(const std::string& run_dir);
 
+// The encoder a run's adapter goes with: RUN_DIR/adapter/encoder (the trained copy) when the run
+// trained it (train-encoder = true), else the config's encoder ("" = the FM).
+std::string run_encoder_dir(const std::string& run_dir, const TrainConfig& cfg);
+
 // Rebuilds RUN_DIR's method on `fm` (which must be the run's model: the adapter's shapes are checked
 // against it; `tok` is its tokenizer) and loads RUN_DIR/adapter. Collective over fm's process group.
 AdapterRun load_adapter_run(const std::string& run_dir, CausalLM& fm, const Tokenizer& tok);

@@ -9,8 +9,8 @@
 namespace lopa {
 
 at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& items, const std::vector<int64_t>& idx,
-                            const std::string& pooling, int64_t batch_size, int64_t pad_id) {
-  at::NoGradGuard no_grad;
+                            const std::string& pooling, int64_t batch_size, int64_t pad_id, bool with_grad) {
+  c10::AutoGradMode grad_mode(with_grad);
   const Pooling rule = resolve_pooling(enc.architecture(), parse_pooling(pooling, "encoder-pooling"));
   std::vector<at::Tensor> out;
   for (size_t s = 0; s < idx.size(); s += batch_size) {

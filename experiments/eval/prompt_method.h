@@ -15,13 +15,13 @@ namespace lopa {
 class CausalLM;
 class Method;
 
-// Encoder embeddings (N×H, float32, on the encoder's device) of items[idx] for every idx, without
-// gradient: the encoder's last hidden states (any registered architecture: bidirectional for the
-// encoder families) pooled by `pooling` ("auto": the family's rule, see runtime/model/encoder.h;
-// "first", "mean" (L2-normalised), "last").
+// Encoder embeddings (N×H, float32, on the encoder's device) of items[idx] for every idx: the
+// encoder's last hidden states (any registered architecture: bidirectional for the encoder families)
+// pooled by `pooling` ("auto": the family's rule, see runtime/model/encoder.h; "first", "mean"
+// (L2-normalised), "last"). Without gradient unless `with_grad` (train-encoder = true).
 at::Tensor encode_instances(const CausalLM& encoder, const std::vector<TrainItem>& items,
                             const std::vector<int64_t>& idx, const std::string& pooling, int64_t batch_size,
-                            int64_t pad_id);
+                            int64_t pad_id, bool with_grad = false);
 
 // The FM's final hidden states for `batch` with `method` applied. `encoder_embedding` (B×H) is used
 // when method.needs_encoder(). Returns hidden B×(P+T)×d and sets `labels` to the matching B×(P+T)

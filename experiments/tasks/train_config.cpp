@@ -95,6 +95,10 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
     if (name == "grad-accum")
       LOPA_CHECK(integer("batch-size") % integer("grad-accum") == 0, "--batch-size ", integer("batch-size"),
                  " is not a multiple of --grad-accum ", integer("grad-accum"));
+    if (name == "train-encoder")
+      LOPA_CHECK(!flag("train-encoder") || (kv.at("method") != "lopa" && kv.at("method") != "idpg") ||
+                     !kv.at("encoder").empty(),
+                 "--train-encoder: needs --encoder DIR (without one the FM embeds the instances, and the FM stays frozen)");
     if (name == "prompt-init-text")
       LOPA_CHECK(kv.at("prompt-init") != "text" || !kv.at(name).empty(), "--prompt-init text needs --prompt-init-text");
   }
@@ -134,6 +138,8 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
   c.lopa_combine = text("lopa-combine");
   c.encoder_pooling = text("encoder-pooling");
   c.encoder_max_length = integer("encoder-max-length");
+  c.train_encoder = flag("train-encoder");
+  c.encoder_lr = real("encoder-lr");
   c.head_dim = integer("head-dim");
   c.prompt_dropout = real("prompt-dropout");
   c.prompt_init = text("prompt-init");

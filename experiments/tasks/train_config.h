@@ -38,6 +38,8 @@ struct TrainConfig {
   // LoPA / IDPG.
   std::string lopa_combine = "mul", encoder_pooling = "auto";
   int64_t encoder_max_length = 512;  // encoder input tokens, truncated from the left
+  bool train_encoder = false;  // the encoder is trained too (at encoder_lr), else frozen and cached
+  double encoder_lr = 1e-5;
   int64_t head_dim = 0;  // h: LoPA default H, IDPG default 256
   double prompt_dropout = 0.1;
   // Prompt tuning / LoPA's Z_S.

@@ -24,11 +24,16 @@ double micro_batch_backward(Method& method, CausalLM& fm, const TokenBatch& batc
 }
 
 double clip_gradients(const NamedTensors& named, const Method& method, const ProcessGroup& pg, double max_norm) {
+  return clip_gradients(named, [&method](const std::string& n) { return method.is_tp_sharded(n); }, pg, max_norm);
+}
+
+double clip_gradients(const NamedTensors& named, const std::function<bool(const std::string&)>& is_sharded,
+                      const ProcessGroup& pg, double max_norm) {
   double sq_rep = 0, sq_shard = 0;
   for (auto& [n, p] : named) {
     if (!p.grad().defined()) continue;
     const double v = p.grad().to(at::kDouble).pow(2).sum().item<double>();
-    (method.is_tp_sharded(n) ? sq_shard : sq_rep) += v;
+    (is_sharded(n) ? sq_shard : sq_rep) += v;
   }
   if (pg.tp_size > 1) {
     auto t = at::tensor({sq_shard}, at::kDouble);

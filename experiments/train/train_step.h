@@ -3,6 +3,9 @@
 // global gradient norm with clipping.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <ATen/ATen.h>
 
 #include "experiments/eval/batching.h"
@@ -23,5 +26,8 @@ double micro_batch_backward(Method& method, CausalLM& fm, const TokenBatch& batc
 // Global gradient L2 norm of `named` (replicated parameters once, tp-sharded ones summed over the
 // tp group); when max_norm > 0 and the norm exceeds it, scales every gradient down to max_norm.
 double clip_gradients(const NamedTensors& named, const Method& method, const ProcessGroup& pg, double max_norm);
+// The same with the tp-sharded parameters named by `is_sharded` (the method's and a trained encoder's).
+double clip_gradients(const NamedTensors& named, const std::function<bool(const std::string&)>& is_sharded,
+                      const ProcessGroup& pg, double max_norm);
 
 }  // namespace lopa

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
+#include "experiments/eval/adapter_generation.h"
 #include "experiments/eval/batching.h"
 #include "experiments/eval/cloze.h"
 #include "experiments/train/checkpoint.h"
@@ -59,6 +61,7 @@ struct Setup {
   // training embeds lazily through an EncoderCache.
   const CausalLM* encoder = nullptr;
   int64_t encoder_pad = 0;
+  bool train_encoder = false;  // train-encoder = true: encoder_model is trained, nothing is cached
   std::unique_ptr<Method> method;
   bool cloze = false;  // GLUE on a masked-LM FM: cloze items, loss and scoring (eval/cloze.h)
   std::string eval_split;  // the first evaluated split: it selects the kept adapter (eval_* above)
@@ -117,6 +120,8 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
     s.encoder_tok = std::make_unique<Tokenizer>(Tokenizer::from_dir(c.encoder));
     enc = s.encoder_model.get();
     enc_tok = s.encoder_tok.get();
+    s.train_encoder = c.train_encoder && need_train;
+    if (s.train_encoder) s.encoder_model->set_trainable(true);
   }
   const TemplateConfig tmpl{unescape_template(c.prompt_template), unescape_template(c.target_template), c.verbalizers};
   const auto splits = eval_split_override.empty() ? training_eval_splits(c.task, c.eval_split, c.holdout)
@@ -151,6 +156,17 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
   s.method = make_method(c, *s.fm, *s.tok, enc->hidden_size());
   s.method->attach(*s.fm);
   return s;
+}
+
+// A trained encoder changes the instance embeddings: the evaluated splits are embedded again.
+void refresh_eval_embeddings(Setup& s) {
+  if (!s.train_encoder) return;
+  const auto& c = s.cfg;
+  s.eval_emb = encode_instances(*s.encoder, s.eval_items, iota(s.eval_items.size()), c.encoder_pooling,
+                                c.eval_batch_size, s.encoder_pad);
+  for (auto& e : s.extra_evals)
+    e.emb = encode_instances(*s.encoder, e.items, iota(e.items.size()), c.encoder_pooling, c.eval_batch_size,
+                             s.encoder_pad);
 }
 
 // The eval split scored with the run's method: label log-likelihoods (GLUE, in-domain tasks) or
@@ -206,6 +222,11 @@ double selection_metric(const std::map<std::string, double>& m) {
 void save_adapter(Setup& s, const std::string& run_dir, const EvalResult* eval) {
   const auto dir = run_dir + "/adapter";
   if (s.method->collective_save() ? s.pg.dp_rank == 0 : s.pg.is_root()) s.method->save(dir);
+  if (s.train_encoder) {
+    // The trained encoder as an HF checkpoint with its tokenizer files: lopa eval, lopa serve and
+    // lopa prompt read it instead of encoder = DIR (run_encoder_dir).
+    if (s.pg.dp_rank == 0) s.encoder_model->save_pretrained(dir + "/encoder");
+  }
   if (s.pg.is_root() && eval) write_predictions(run_dir + "/predictions.jsonl", s.cfg.task, eval->predictions);
   s.pg.world->barrier();
 }
@@ -241,9 +262,30 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
   auto named = method.parameters();
   std::vector<at::Tensor> params;
   for (auto& [n, p] : named) params.push_back(p);
-  DataParallel dp(pg.dp, params);
+  // train-encoder: the encoder's weights are a second parameter group (its own learning rate), in the
+  // checkpoint and the gradient norm under the names "encoder.<HF name>".
+  std::vector<at::Tensor> encoder_params;
+  std::set<std::string> sharded;
+  if (s.train_encoder)
+    for (auto& p : s.encoder_model->named_parameters()) {
+      named.emplace_back("encoder." + p.name, p.tensor);
+      encoder_params.push_back(p.tensor);
+      if (pg.tp_size > 1 && p.shard.split != Split::Replicated) sharded.insert("encoder." + p.name);
+    }
+  std::vector<at::Tensor> all_params = params;
+  all_params.insert(all_params.end(), encoder_params.begin(), encoder_params.end());
+  DataParallel dp(pg.dp, all_params);
   if (pg.dp_size > 1) dp.broadcast_parameters(0);
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(params, std::make_unique<torch::optim::AdamWOptions>(
+                                  torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay)));
+  if (!encoder_params.empty())
+    groups.emplace_back(encoder_params, std::make_unique<torch::optim::AdamWOptions>(
+                                            torch::optim::AdamWOptions(cfg.encoder_lr).weight_decay(cfg.weight_decay)));
+  torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  const auto is_sharded = [&method, &sharded](const std::string& n) {
+    return sharded.count(n) > 0 || method.is_tp_sharded(n);
+  };
 
   const int64_t N = s.train_items.size();
   LOPA_CHECK(N >= cfg.batch_size, cfg.task, " train: ", N, " examples, fewer than --batch-size ", cfg.batch_size);
@@ -306,16 +348,25 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
     const Pooling rule = resolve_pooling(s.encoder->architecture(), parse_pooling(cfg.encoder_pooling, "encoder-pooling"));
     if (pg.is_root())
       std::cerr << "lopa train: encoder " << (cfg.encoder.empty() ? cfg.model : cfg.encoder) << " ("
-                << s.encoder->config().model_type << ", pooling " << pooling_name(rule) << ", frozen)" << std::endl;
+                << s.encoder->config().model_type << ", pooling " << pooling_name(rule) << ", "
+                << (s.train_encoder ? str("trained at encoder-lr ", cfg.encoder_lr, ", ", s.encoder->num_parameters(),
+                                          " parameters")
+                                    : std::string("frozen"))
+                << ")" << std::endl;
     if (log) {
       log->set_attr("encoder_pooling", std::string(pooling_name(rule)));
-      log->set_attr("encoder_trainable", int64_t(0));
+      log->set_attr("encoder_trainable", int64_t(s.train_encoder ? 1 : 0));
+      if (s.train_encoder) {
+        log->set_attr("encoder_lr", cfg.encoder_lr);
+        log->set_attr("encoder_params", s.encoder->num_parameters());
+      }
     }
   }
 
   const at::ScalarType amp = parse_autocast(cfg.autocast, fm.device(), "--autocast");
   auto evaluate_and_track = [&](int64_t step) {
     AutocastGuard amp_guard(fm.device(), amp);
+    refresh_eval_embeddings(s);
     auto res = evaluate_run(s);
     if (log) log->log_eval(step, res.metrics);
     for (auto& e : s.extra_evals) {
@@ -354,7 +405,7 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
   };
 
   std::unique_ptr<EncoderCache> train_emb;
-  if (method.needs_encoder()) {
+  if (method.needs_encoder() && !s.train_encoder) {
     const CausalLM& enc = *s.encoder;
     train_emb = std::make_unique<EncoderCache>(
         static_cast<int64_t>(s.train_items.size()), enc.hidden_size(), enc.dtype(), enc.device(),
@@ -384,8 +435,10 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
       auto shard = batch_shard(cfg.batch_size, pg.dp_rank, pg.dp_size);
       std::vector<int64_t> mine(global.begin() + shard.begin, global.begin() + shard.end);
 
-      const double lr = cfg.lr * schedule_factor(cfg.schedule, step, cfg.warmup_steps, total);
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      const double factor = schedule_factor(cfg.schedule, step, cfg.warmup_steps, total);
+      const double lr = cfg.lr * factor;
+      for (size_t g = 0; g < opt.param_groups().size(); ++g)
+        static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(g == 0 ? lr : cfg.encoder_lr * factor);
       opt.zero_grad();
       double loss_sum = 0;
       const int64_t micro = cfg.grad_accum;
@@ -395,13 +448,16 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
         std::vector<int64_t> idx(mine.begin() + b0, mine.begin() + b1);
         auto batch = s.cloze ? cloze_batch(s.train_items, idx, s.pad_id) : training_batch(s.train_items, idx, s.pad_id);
         at::Tensor e;
-        if (method.needs_encoder()) e = train_emb->rows(idx);
+        if (method.needs_encoder())
+          e = s.train_encoder ? encode_instances(*s.encoder, s.train_items, idx, cfg.encoder_pooling,
+                                                 static_cast<int64_t>(idx.size()), s.encoder_pad, /*with_grad=*/true)
+                              : train_emb->rows(idx);
         const double w = static_cast<double>(batch.num_target_tokens) / static_cast<double>(global_tokens);
         loss_sum += (s.cloze ? cloze_micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)
                              : micro_batch_backward(method, fm, batch, e, w * pg.dp_size, amp)) * w;
       }
       if (pg.dp_size > 1) dp.average_gradients();
-      const double grad_norm = clip_gradients(named, method, pg, cfg.max_grad_norm);
+      const double grad_norm = clip_gradients(named, is_sharded, pg, cfg.max_grad_norm);
       if (pg.dp_size > 1) {
         auto t = at::tensor({loss_sum}, at::kDouble);
         pg.dp->all_reduce(t, ReduceOp::Sum);
@@ -467,7 +523,9 @@ int run_evaluation(const std::string& run_dir, const std::string& split, const s
                    const std::string& details_path) {
   auto kv = TrainConfig::read_ini(run_dir + "/config.ini");
   if (!device.empty()) kv["device"] = device;
-  const auto cfg = TrainConfig::from_map(kv);
+  auto cfg = TrainConfig::from_map(kv);
+  cfg.encoder = run_encoder_dir(run_dir, cfg);
+  cfg.train_encoder = false;
   // Default: the split the task reports (dev for GLUE and the generated tasks, test for code tasks).
   auto s = prepare(cfg, split.empty() ? task_info(cfg.task).eval_split : split, false);
   s.method->load(run_dir + "/adapter");

@@ -525,7 +525,7 @@ void CausalLM::save_pretrained(const std::string& dir) const {
   save_safetensors(dir + "/model.safetensors", tensors);
   write_file_atomic(dir + "/config.json", config().json + "\n");
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
-                        "vocab.json", "merges.txt", "added_tokens.json"}) {
+                        "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "added_tokens.json"}) {
     const fs::path src = fs::path(dir_) / f;
     if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(dir) / f))
       fs::copy_file(src, fs::path(dir) / f, fs::copy_options::overwrite_existing);

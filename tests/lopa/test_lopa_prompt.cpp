@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "baselines/idpg.h"
 #include "lopa/lopa_prompt.h"
 
 using namespace lopa;
@@ -40,6 +41,26 @@ TEST(LopaPrompt, ParameterCountMatchesPaperFormula) {
     EXPECT_EQ(p.num_trainable_parameters(), expected);
     for (auto& [name, t] : p.parameters()) EXPECT_TRUE(t.requires_grad()) << name;
   }
+}
+
+// The paper's GLUE sizes (roberta-large encoder and FM: H = d = 1024; h = 256; m = 10): its table gives
+// LoPA (r = 4) 1.60M and S-IDPG 2.89M trainable parameters. Counted from the tensors themselves.
+TEST(LopaPrompt, PaperGlueSizesHaveThePapersCounts) {
+  LopaPrompt lopa(opts(1024, 256, 10, 1024, 4));
+  IdpgOptions io;
+  io.encoder_dim = 1024;
+  io.head_dim = 256;
+  io.num_tokens = 10;
+  io.model_dim = 1024;
+  Idpg idpg(io);
+  const int64_t n_lopa = count_elements(lopa.parameters()), n_idpg = count_elements(idpg.parameters());
+  // By hand: 2·(1024·256 + 256) + 257·4·(10 + 1024) + 10·1024 and 1024·256 + 256 + 257·10·1024.
+  EXPECT_EQ(n_lopa, 1597992);
+  EXPECT_EQ(n_idpg, 2894080);
+  EXPECT_EQ(std::llround(n_lopa / 1e4), 160);  // 1.60M
+  EXPECT_EQ(std::llround(n_idpg / 1e4), 289);  // 2.89M
+  EXPECT_EQ(lopa.num_trainable_parameters(), n_lopa);
+  EXPECT_EQ(idpg.num_trainable_parameters(), n_idpg);
 }
 
 TEST(LopaPrompt, HeadDimDefaultsToEncoderDim) {

@@ -98,8 +98,10 @@ TEST(TrainKeys, DefaultsAreTrainConfigsMemberDefaults) {
   EXPECT_EQ(c.target_template, d.target_template);
   EXPECT_EQ(c.verbalizers, d.verbalizers);
   EXPECT_EQ(c.skip_bad_rows, d.skip_bad_rows);
-  // 47 keys above (model and task given): a key added to the table needs a line here.
-  EXPECT_EQ(train_keys().size(), 47u);
+  EXPECT_EQ(c.train_encoder, d.train_encoder);
+  EXPECT_EQ(c.encoder_lr, d.encoder_lr);
+  // 49 keys above (model and task given): a key added to the table needs a line here.
+  EXPECT_EQ(train_keys().size(), 49u);
 }
 
 TEST(TrainKeys, EveryKeyAndDefaultIsAcceptedByBothConsumers) {
@@ -160,6 +162,8 @@ TEST(TrainKeys, PlannerAcceptsExactlyTheValuesLopaTrainAccepts) {
       long long n = 0;
       // grad-accum must divide batch-size: make it so, to compare the key's own rule.
       if (std::string(k.name) == "grad-accum" && parse_key_int(v, n) && n > 0) extra["batch-size"] = v;
+      // train-encoder needs an encoder: give one, to compare the key's own rule.
+      if (std::string(k.name) == "train-encoder") extra["encoder"] = "enc";
       const auto err = train_error(extra);
       EXPECT_EQ(err.empty(), planner_accepts(k, v)) << k.name << " = '" << v << "': lopa train says '" << err << "'";
       ++compared;

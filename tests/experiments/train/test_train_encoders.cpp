@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -119,4 +120,104 @@ TEST(EncoderRole, CodeSageEncoderOnACodeTask) {
   EXPECT_NE(log.find("pass_at_1="), std::string::npos) << log;
   // Longer than the encoder's 64 positions without left truncation: the run would have failed.
   EXPECT_EQ(losses(out + "/r").size(), 6u);
+}
+
+namespace {
+
+// Every tensor of a safetensors file, read independently of lopa (header JSON + raw little-endian
+// data), as "name sum-of-abs max-abs-difference-from-other" lines when `other` is given.
+std::map<std::string, double> max_abs_diff(const std::string& a, const std::string& b) {
+  int rc = 0;
+  const std::string py =
+      "import json,struct,sys,numpy as np\n"
+      "def rd(p):\n"
+      "  d=open(p,'rb').read(); n=struct.unpack('<Q',d[:8])[0]; h=json.loads(d[8:8+n]); out={}\n"
+      "  for k,v in h.items():\n"
+      "    if k=='__metadata__': continue\n"
+      "    s,e=v['data_offsets']; out[k]=np.frombuffer(d[8+n+s:8+n+e],dtype=np.float32)\n"
+      "  return out\n"
+      "A=rd(sys.argv[1]); B=rd(sys.argv[2])\n"
+      "for k in sorted(A):\n"
+      "  print(k, float(np.abs(A[k]-B[k]).max()) if k in B and A[k].shape==B[k].shape else -1.0)\n";
+  std::ofstream(fs::temp_directory_path() / "lopa_st_diff.py") << py;
+  auto out = capture("/usr/bin/python3 " + (fs::temp_directory_path() / "lopa_st_diff.py").string() + " " + a + " " + b, &rc);
+  std::map<std::string, double> m;
+  std::istringstream s(out);
+  for (std::string k; s >> k;) s >> m[k];
+  return m;
+}
+
+std::string h5_attr(const std::string& run_dir, const std::string& attr) {
+  int rc = 0;
+  auto v = capture("/usr/bin/python3 -c \"import h5py,sys; print(h5py.File(sys.argv[1],'r').attrs[sys.argv[2]])\" " +
+                       run_dir + "/metrics.h5 " + attr,
+                   &rc);
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+}  // namespace
+
+// train-encoder = true: the encoder's weights move at encoder-lr (not at all at encoder-lr 0, the
+// control), the trained encoder is saved with the adapter as an HF checkpoint, and lopa eval scores the
+// adapter with it (the same accuracy the run selected it by); without it, lopa eval says what is missing.
+TEST(EncoderRole, TrainEncoderMovesTheEncoderAndTravelsWithTheAdapter) {
+  const auto enc = encoder_model("roberta", "roberta", 50265, 130);
+  const std::string common = "train --model " + kShared + "/models/stories260K --encoder " + enc +
+                             " --task story-names --method lopa --num-virtual-tokens 4 --rank 2 --batch-size 8"
+                             " --max-length 64 --max-train-examples 64 --max-eval-examples 16 --eval-batch-size 8"
+                             " --max-steps 12 --lr 0.03 --eval-split dev --device cpu --train-encoder true ";
+  std::map<std::string, std::map<std::string, double>> diff;
+  for (const std::string elr : {"0", "0.001"}) {
+    const auto out = tmpdir("train_enc_" + elr) + "/r";
+    int rc = 0;
+    auto log = capture(kLopa + common + "--encoder-lr " + elr + " --out " + out + " 2>&1", &rc);
+    ASSERT_EQ(rc, 0) << log;
+    EXPECT_NE(log.find("(roberta, pooling first, trained at encoder-lr " + std::string(elr == "0" ? "0" : "0.001")),
+              std::string::npos)
+        << log;
+    ASSERT_TRUE(fs::exists(out + "/adapter/encoder/config.json"));
+    ASSERT_TRUE(fs::exists(out + "/adapter/encoder/tokenizer.json"));  // the encoder's own tokenizer travels too
+    EXPECT_EQ(h5_attr(out, "encoder_trainable"), "1");
+    diff[elr] = max_abs_diff(out + "/adapter/encoder/model.safetensors", enc + "/model.safetensors");
+
+    // lopa eval reads adapter/encoder: the selected step's dev accuracy again.
+    auto ev = capture(kLopa + "eval --run " + out + " --split dev --device cpu 2>&1", &rc);
+    ASSERT_EQ(rc, 0) << ev;
+    // The dev loss the run logged at its selected step (a continuous value: another encoder gives another).
+    auto logged = capture("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r'); "
+                          "b=int(f.attrs['best_step']); s=list(f['eval/dev/step'][:]); "
+                          "print(repr(float(f['eval/dev/loss'][s.index(b)])))\" " + out + "/metrics.h5",
+                          &rc);
+    ASSERT_EQ(rc, 0) << logged;
+    const auto j = nlohmann::json::parse(ev.substr(ev.find('{')));
+    EXPECT_NEAR(j.at("loss").get<double>(), std::stod(logged), 1e-6) << ev;
+    EXPECT_EQ(j.at("accuracy").get<double>(), std::stod(h5_attr(out, "best_metric")));
+    if (elr != "0") {
+      fs::remove_all(out + "/adapter/encoder");
+      ev = capture(kLopa + "eval --run " + out + " --split dev --device cpu 2>&1", &rc);
+      EXPECT_NE(rc, 0);
+      EXPECT_NE(ev.find(out + ": the run trained its encoder (train-encoder = true) but adapter/encoder/config.json is "
+                              "missing"),
+                std::string::npos)
+          << ev;
+    }
+  }
+  const std::string q = "roberta.encoder.layer.0.attention.self.query.weight";
+  ASSERT_TRUE(diff["0"].count(q)) << "tensor names differ from the checkpoint's";
+  for (const auto& [name, d] : diff["0"]) EXPECT_EQ(d, 0.0) << name << " moved at encoder-lr 0";
+  EXPECT_GT(diff["0.001"][q], 1e-5);
+  EXPECT_GT(diff["0.001"]["roberta.embeddings.word_embeddings.weight"], 1e-5);
+}
+
+TEST(EncoderRole, TrainEncoderNeedsAnEncoder) {
+  int rc = 0;
+  auto log = capture(kLopa + "train --model " + kShared + "/models/stories260K --task story-names --method lopa"
+                             " --train-encoder true --max-steps 1 --device cpu --out " + tmpdir("noenc") + "/r 2>&1",
+                     &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(log.find("--train-encoder: needs --encoder DIR (without one the FM embeds the instances, and the FM "
+                     "stays frozen)"),
+            std::string::npos)
+      << log;
 }
