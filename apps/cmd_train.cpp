@@ -21,6 +21,7 @@ int cmd_train(const Args& args) {
   auto parsed = parse_options("train", "--config FILE [--KEY VALUE ...] --out RUN_DIR", desc, args);
   if (parsed.help) return 0;
   auto& vm = parsed.vm;
+  if (vm.count("config")) TrainConfig::check_config_file(vm["config"].as<std::string>());
   LOPA_CHECK(vm.count("out"), "lopa train: --out RUN_DIR is required");
   std::map<std::string, std::string> kv;
   for (const auto& k : train_config_keys()) kv[k.name] = vm[k.name].as<std::string>();

@@ -165,6 +165,30 @@ std::string TrainConfig::to_ini(const std::map<std::string, std::string>& kv) {
   return out;
 }
 
+void TrainConfig::check_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  LOPA_CHECK(in, path, ": cannot open config file");
+  auto trim = [](const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r\n");
+    return b == std::string::npos ? std::string() : s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+  };
+  std::string raw;
+  int64_t n = 0;
+  while (std::getline(in, raw)) {
+    ++n;
+    const auto line = trim(raw.substr(0, raw.find('#')));
+    const auto eq = line.find('=');
+    if (line.empty() || line[0] == '[' || eq == std::string::npos) continue;
+    const auto* k = find_train_key(trim(line.substr(0, eq)));
+    if (!k || std::string(k->name) == "task") continue;
+    try {
+      check_value(*k, trim(line.substr(eq + 1)));
+    } catch (const Error& e) {
+      fail(path, ":", n, ": ", e.what());
+    }
+  }
+}
+
 std::map<std::string, std::string> TrainConfig::read_ini(const std::string& path) {
   std::ifstream in(path);
   LOPA_CHECK(in, path, ": cannot open");

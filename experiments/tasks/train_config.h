@@ -59,6 +59,10 @@ struct TrainConfig {
   static TrainConfig from_map(const std::map<std::string, std::string>& kv);
   // "key = value" lines, in train_config_keys() order.
   static std::string to_ini(const std::map<std::string, std::string>& kv);
+  // Checks each KEY = VALUE line of a `lopa train --config` file by its key's rule (as Boost reads the
+  // file: '#' starts a comment, keys and values trimmed), so that a bad value names the file and line:
+  // "FILE:LINE: --lr: 'x' is not a number". Lines with other keys are left to the option parser.
+  static void check_config_file(const std::string& path);
   // Reads a config.ini written by to_ini (for `lopa eval`).
   static std::map<std::string, std::string> read_ini(const std::string& path);
 };

@@ -222,3 +222,31 @@ TEST(TrainConfigFile, MistakesNameTheFileAndLine) {
   EXPECT_EQ(p.vm["lr"].as<std::string>(), "0.25");
   std::filesystem::remove_all(dir);
 }
+
+// A bad value in a --config file names the file and its line (lopa train checks the file before the
+// keys are resolved), in the words lopa train uses for the same value on the command line.
+TEST(TrainConfigFile, BadValuesNameTheFileAndLine) {
+  const std::string dir = temp_dir("config-values");
+  const std::string path = dir + "/cell.ini";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"model = m\nlr = abc\n", path + ":2: --lr: 'abc' is not a number"},
+      {"model = m\n\n# x\nrank = 0   # r\n", path + ":4: --rank: must be >= 1, got 0"},
+      {"method = lopa\nschedule = exponential\n",
+       path + ":2: --schedule: unknown value 'exponential' (expected one of constant, cosine, linear)"},
+      {"prompt-dropout = 1\n", path + ":1: --prompt-dropout: must be < 1"},
+      {"train-encoder = maybe\n", path + ":1: --train-encoder: 'maybe' is not a boolean (true/false)"},
+  };
+  for (const auto& [text, expected] : cases) {
+    write_bytes(path, text);
+    try {
+      TrainConfig::check_config_file(path);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), expected);
+    }
+  }
+  // Good values, unknown keys (the option parser's business) and sections pass this check.
+  write_bytes(path, "model = m\nlr = 1e-3\ntask = nonsense\n[x]\nbogus = 1\n");
+  EXPECT_NO_THROW(TrainConfig::check_config_file(path));
+  std::filesystem::remove_all(dir);
+}
