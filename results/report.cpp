@@ -1,6 +1,8 @@
 // build_report: metrics.h5 files -> seed groups -> (row, model, task) cells -> table and comparisons.
 #include "results/report.h"
 
+#include "experiments/tasks/train_keys.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -311,6 +313,10 @@ Report build_report(const std::string& root, const ReportOptions& options) {
     u.config_for_key = json::object();
     for (auto& [k, v] : config.items())
       if (!kIgnoredKeys.count(k)) u.config_for_key[k] = v;
+    // A run logged before a training key existed ran with what is now its default: the same
+    // configuration as a later run that records the default (else a new key splits every old cell).
+    for (const auto& k : lopa::train_keys())
+      if (!kIgnoredKeys.count(k.name) && !u.config_for_key.contains(k.name)) u.config_for_key[k.name] = k.default_value;
     if (uses_m(u.method) || !known_method(u.method)) u.m = config_value(config, "num-virtual-tokens");
     if (uses_r(u.method) || !known_method(u.method)) u.r = config_value(config, "rank");
     u.group_key = u.config_for_key.dump() + "|" + u.method + "|" + u.task + "|" + u.model;

@@ -46,7 +46,9 @@ TEST(LocalExecutor, TwoRankCellsAndACellThatFailsOnceThenSucceeds) {
   std::string out;
   ASSERT_EQ(run(std::string(LOPA_BIN) + " sweep run --jobs 1 --spec " + spec, &out), 0) << out;
   EXPECT_NE(out.find("4/4 done, 0 failed, 0 left"), std::string::npos) << out;
-  EXPECT_NE(out.find("attempt 1 failed (exit code 3); retrying"), std::string::npos) << out;
+  // The detail carries the cause the cell's run log recorded (cell_program.py's failing attempt).
+  EXPECT_NE(out.find("attempt 1 failed (exit code 3: failing on purpose (test knob)); retrying"), std::string::npos)
+      << out;
   for (const auto& c : plan.cells) {
     const auto run_dir = root + "/" + c.id;
     const bool flaky = c.keys.at("seed") == "1";

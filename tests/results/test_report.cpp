@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -330,4 +331,35 @@ TEST(Report, RootMustBeADirectory) {
   EXPECT_NO_THROW(format_report(rep, "latex"));
   EXPECT_THROW(format_report(rep, "html"), lopa::Error);
   fs::remove_all(empty);
+}
+
+// A run logged before a training key existed (its config has no such key) is the same configuration as
+// a later run recording the key's default; a run with another value is another configuration.
+TEST(Report, AKeyMissingFromAnOlderRunMeansItsDefault) {
+  const fs::path root = fs::temp_directory_path() / ("lopa-report-newkey-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  write_run(root, {"lora", "sst2", "../shared/models/tiny", 0, "", "4", "0.001", 0.60, 4096});
+  const auto add_key = [&](int seed, const std::string& value, double best) {
+    // write_run's config with encoder-lr added, under its own directory.
+    const fs::path sub = root / ("new-" + std::to_string(seed) + "-" + value);
+    write_run(sub, {"lora", "sst2", "../shared/models/tiny", seed, "", "4", "0.001", best, 4096});
+    for (const auto& e : fs::recursive_directory_iterator(sub)) {
+      if (e.path().filename() != "metrics.h5") continue;
+      const std::string cmd = "/usr/bin/python3 -c \"import h5py,json,sys; f=h5py.File(sys.argv[1],'r+'); "
+                              "c=json.loads(f.attrs['config']); c['encoder-lr']=sys.argv[2]; "
+                              "f.attrs['config']=json.dumps(c)\" " + e.path().string() + " " + value;
+      ASSERT_EQ(std::system(cmd.c_str()), 0);
+    }
+  };
+  add_key(1, "1e-5", 0.70);  // the default
+  add_key(2, "1e-4", 0.50);  // another configuration
+  const Report rep = build_report(root.string(), {});
+  const Cell& c = cell_of(rep, "LoRA (r=4)", "sst2");
+  // Grouped: the default's seeds 0 and 1 (0.60, 0.70) beat the 1e-4 run; split, seed 1 alone would win.
+  EXPECT_EQ(c.num_configs, 2);
+  EXPECT_EQ(c.n, 2);
+  EXPECT_NEAR(c.mean, 0.65, 1e-12);
+  const std::string md = format_report(rep, "md");
+  EXPECT_NE(md.find("2 configurations"), std::string::npos) << md;
+  fs::remove_all(root);
 }
