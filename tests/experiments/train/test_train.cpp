@@ -131,7 +131,7 @@ TEST(Train, ResumeAfterSigusr1GivesTheSameLossCurve) {
   const auto first = losses(split);
   ASSERT_GE(first.size(), 1u);
   ASSERT_LT(first.size(), 24u);
-  EXPECT_EQ(h5attr(split, "status"), "running");
+  EXPECT_EQ(h5attr(split, "status"), "interrupted");  // resumable, as DESIGN §5 names it (issue 18)
   ASSERT_EQ(run(train_cmd("lopa", split, extra)), 0);
   const auto a = losses(full), b = losses(split);
   ASSERT_EQ(a.size(), 24u);
