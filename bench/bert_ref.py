@@ -180,8 +180,9 @@ class Model:
         B, T, _ = t.shape
         return t.view(B, T, self.cfg.H, self.cfg.hd).permute(0, 2, 1, 3)
 
-    def hidden(self, ids, mask=None):
-        """ids B x T, mask B x T of 0/1 or None -> last_hidden_state B x T x d."""
+    def hidden(self, ids, mask=None, kv=None):
+        """ids B x T, mask B x T of 0/1 or None -> last_hidden_state B x T x d. kv: a list that receives each
+        layer's (key, value), B x heads x T x head_dim, as the self-attention computes them."""
         cfg = self.cfg
         B, T = ids.shape
         pos = self.family.position_ids(ids, cfg)
@@ -196,6 +197,8 @@ class Model:
             ext = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
         for L in self.layers:
             q, k, v = (self.heads(F.linear(x, *L[n])) for n in ("q", "k", "v"))
+            if kv is not None:
+                kv.append((k, v))
             s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(cfg.hd)
             if ext is not None:
                 s = s + ext
@@ -249,6 +252,13 @@ def main(family, description):
     p.add_argument("--model", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--pooling", choices=["auto", "first", "mean", "last"], default="auto")
+    p = sub.add_parser("kv", help="each layer's keys and values of every input line's first --positions "
+                       "positions (k.L, v.L: lines x heads x positions x head_dim) as safetensors, and the "
+                       "masked-LM logits of every input line as `logits` prints them")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--positions", type=int, required=True)
+    p.add_argument("--out", required=True)
     a = ap.parse_args()
     try:
         if a.cmd == "init":
@@ -269,6 +279,23 @@ def main(family, description):
         for n, (ids, _) in enumerate(rows, 1):
             ref_io.check_ids(ids, m, f"{a.input} line {n}")
         how = family.pooling if a.cmd == "embed" and a.pooling == "auto" else getattr(a, "pooling", None)
+        if a.cmd == "kv":
+            # What a prefix of P positions holds: bidirectional attention over [prefix ; x] gives x the
+            # states a KV prefix equal to these keys and values gives it (positions counted from the prefix).
+            # E's states depend on x too, so each input line has its own prefix.
+            with torch.no_grad():
+                per_row = []
+                for ids, mask in rows:
+                    kv = []
+                    m.hidden(torch.tensor([ids]), None if mask is None else torch.tensor([mask]), kv)
+                    per_row.append(kv)
+                P = a.positions
+                out = {}
+                for n in range(len(per_row[0])):
+                    out[f"k.{n}"] = torch.cat([kv[n][0][:, :, :P] for kv in per_row]).contiguous()
+                    out[f"v.{n}"] = torch.cat([kv[n][1][:, :, :P] for kv in per_row]).contiguous()
+                ref_io.write_safetensors(a.out, out)
+            a.cmd = "logits"
         with torch.no_grad():
             for ids, mask in rows:
                 x = torch.tensor([ids])

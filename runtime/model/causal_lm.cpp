@@ -229,7 +229,10 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
   const int64_t B = inputs_embeds.size(0), T = inputs_embeds.size(1);
   const int64_t P = cache ? cache->prefix_length() : 0, past = cache ? cache->length() : 0;
   if (cache) LOPA_CHECK(cache->batch() == B, "CausalLM::forward: batch ", B, " but the cache holds ", cache->batch());
-  LOPA_CHECK(!cache || spec_.causal, c.architecture, " is a bidirectional encoder: it has no KV cache and cannot generate");
+  // An encoder attends over the whole input at once: a cache may hold a prefix (prefix tuning, every position
+  // seeing it as HF's past_key_values), never earlier tokens (that would be generation).
+  LOPA_CHECK(!cache || spec_.causal || past == 0, c.architecture,
+             " is a bidirectional encoder: it has no KV cache of earlier tokens and cannot generate");
   const auto dev = device();
   const auto lopt = at::TensorOptions().dtype(at::kLong).device(dev);
 

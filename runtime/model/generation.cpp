@@ -10,6 +10,7 @@
 
 #include "runtime/io/dtype.h"
 #include "runtime/base/error.h"
+#include "runtime/model/architecture.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/causal_lm.h"
 
@@ -44,6 +45,8 @@ std::vector<std::vector<int64_t>> generate(const CausalLM& model, const std::vec
   std::vector<std::vector<int64_t>> out(B);
   if (B == 0 || cfg.max_new_tokens <= 0) return out;
   const auto& mc = model.config();
+  LOPA_CHECK(model.architecture().spec().causal, mc.architecture,
+             " is a bidirectional encoder: it has no KV cache of earlier tokens and cannot generate");
   std::vector<int64_t> eos = cfg.eos_token_ids.empty() ? mc.eos_token_ids : cfg.eos_token_ids;
   int64_t pad = cfg.pad_token_id >= 0 ? cfg.pad_token_id : mc.pad_token_id >= 0 ? mc.pad_token_id : !eos.empty() ? eos[0] : 0;
 

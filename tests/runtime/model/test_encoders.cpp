@@ -11,7 +11,9 @@
 #include "model_test_util.h"
 #include "runtime/base/error.h"
 #include "runtime/model/architecture.h"
+#include "runtime/io/safetensors.h"
 #include "runtime/model/encoder.h"
+#include "runtime/model/kv_cache.h"
 
 using namespace lopa::testing;
 
@@ -304,6 +306,71 @@ TEST(Encoders, InputsEmbedsPositionsFollowTheFamily) {
       a = enc.hidden_states(ids);
       b = enc.hidden_states_from_embeds(enc.model().embed(ids));
       EXPECT_GT((a - b).abs().max().item<double>(), 1e-3);
+    }
+  }
+}
+
+TEST(Encoders, PrefixKeysAndValuesActAsPrependedPositions) {
+  // Prefix tuning on a masked LM (issue 16): a KV prefix of P positions is what HF's past_key_values is to
+  // RobertaSelfAttention / BertSelfAttention (keys and values concatenated before the input's, positions
+  // counted from P). In bidirectional attention over [E ; x] the positions of x see exactly the keys and
+  // values the reference computes for E in that row, so a per-row prefix holding those gives x the full
+  // run's logits (a padded row included: its pad positions stay invisible).
+  for (const std::string family : {"roberta", "bert"}) {
+    const auto model = make_reference_model(family, family + "pfx", "", mlm_model(family));
+    const int64_t pad = pad_id(model), P = 4;
+    const std::vector<int64_t> E = {family == "roberta" ? 0 : 101, 33, 44, 55};
+    const std::vector<std::vector<int64_t>> xs = {{7, 8, 9, 12, 2}, {10, 11, 2, pad, pad}};
+    const std::vector<std::vector<int64_t>> masks = {{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}};
+    const auto dir = temp_dir(family + "pfxin");
+    std::string text;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      std::vector<int64_t> ids = E, mask(P, 1);
+      ids.insert(ids.end(), xs[i].begin(), xs[i].end());
+      mask.insert(mask.end(), masks[i].begin(), masks[i].end());
+      text += nlohmann::json{{"ids", ids}, {"attention_mask", mask}}.dump() + "\n";
+    }
+    write_text(dir + "/in.jsonl", text);
+    auto ref = run(kPython + ref_script(family) + " kv --model " + model + " --input " + dir + "/in.jsonl --positions " +
+                   std::to_string(P) + " --out " + dir + "/kv.safetensors");
+    ASSERT_EQ(ref.status, 0) << ref.err;
+    const auto want = json_lines(ref.out);
+    ASSERT_EQ(want.size(), xs.size());
+
+    const auto fm = lopa::CausalLM::load(model, lopa::ProcessGroup::single());
+    const auto kv = lopa::SafetensorsFile::open(dir + "/kv.safetensors");
+    const int64_t T = static_cast<int64_t>(xs[0].size());
+    auto ids = at::zeros({2, T}, at::kLong), mask = at::zeros({2, T}, at::kLong);
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t t = 0; t < T; ++t) ids[i][t] = xs[i][t], mask[i][t] = masks[i][t];
+    std::vector<at::Tensor> keys, values;
+    for (int64_t l = 0; l < fm.num_layers(); ++l) {
+      keys.push_back(kv.tensor("k." + std::to_string(l), at::kFloat));
+      values.push_back(kv.tensor("v." + std::to_string(l), at::kFloat));
+    }
+    auto cache = lopa::KVCache::for_model(fm, 2, T);
+    cache.set_prefix(keys, values);
+    at::NoGradGuard no_grad;
+    const auto pos = fm.architecture().embeds_position_ids(2, T, fm.device()) + P;
+    const auto logits = fm.lm_logits(fm.forward(fm.embed(ids), mask, &cache, pos)).to(at::kDouble);
+    double worst = 0;
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t t = 0; t < T; ++t) {
+        if (!masks[i][t]) continue;
+        const auto w = want[i]["logits"][P + t].get<std::vector<double>>();
+        ASSERT_EQ(static_cast<int64_t>(w.size()), logits.size(2));
+        for (size_t v = 0; v < w.size(); ++v) worst = std::max(worst, std::abs(logits[i][t][v].item<double>() - w[v]));
+      }
+    EXPECT_LT(worst, 1e-5) << family;
+    // Not vacuous: without the prefix the same positions give other logits.
+    const auto bare = fm.lm_logits(fm.forward(fm.embed(ids), mask, nullptr, pos)).to(at::kDouble);
+    EXPECT_GT((bare - logits).abs().max().item<double>(), 1e-3) << family;
+    // Earlier tokens in the cache would be generation, which an encoder cannot do.
+    try {
+      fm.forward(fm.embed(ids), mask, &cache, pos);
+      ADD_FAILURE() << family << ": a second forward over a filled cache was accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("bidirectional encoder"), std::string::npos) << e.what();
     }
   }
 }
