@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""Issue 17's diagnosis: what a trained LoPA run's gate and soft prompt look like, next to IDPG and PT.
+
+For each run directory (a `lopa train` run of lopa, idpg or pt) and a sample of instances (the first N
+lines of a split's JSONL, default dev), recomputes the soft prompt from the saved adapter/ exactly as
+lopa does in evaluation (no dropout):
+
+  LoPA  u = W2ᵘ tanh(W1ᵘ e + b1ᵘ) + b2ᵘ (m×r),  v = W2ᵛ tanh(W1ᵛ e + b1ᵛ) + b2ᵛ (d×r),
+        I = u vᵀ (the pre-sigmoid gate logits), G = sigmoid(I), Z = Z_S ∘ G   (lopa-combine = mul)
+  IDPG  Z = reshape(W2 tanh(W1 e + b1) + b2)
+  PT    Z = the saved prompt (the same for every instance)
+
+where e is the encoder embedding of the instance's prompt text, taken from `lopa embed` on the run's
+encoder (the FM itself unless the run set `encoder`) with the run's pooling. The recomputation is
+checked against `lopa prompt --adapter RUN --text T` on the first --verify texts of every run (the
+program's own soft prompt); a mismatch stops the script.
+
+Reported per run (one line), then per method and learning rate (mean over the runs):
+  sat<.05 / sat>.95  fraction of gate entries below 0.05 / above 0.95 (saturation)
+  |u| |v| (@0)       mean Frobenius norm of the row head's output u (m×r) and the column head's v (d×r),
+                     trained (and at step 0)
+  I std@0            std of the gate logits at step 0 (from the step-0 adapter, below)
+  I mean / I std     mean and std of the gate logits u vᵀ over instances and entries; max|I| the largest
+  off∀ / on∀         fraction of the m×d gate entries closed (< 0.05) for every instance (Z_S gets no
+                     gradient there) / open (> 0.95) for every instance (a static, PT-like entry)
+  sd_i(G)            the across-instance std of each gate entry, averaged over the m×d entries
+  sd_i(Z)/rms(Z)     the across-instance std of each soft-prompt entry, averaged, over the prompt's rms:
+                     how instance-specific the prompt is (0: one prompt for all, as PT)
+  rel R²             share of the across-instance variance of Z explained by the instance's relation
+                     (synth-facts' `relation` field; blank when the split has none); printed also for
+                     the encoder embeddings themselves
+  |Z| |Z_S| |Z_S0|   mean row (token) norm of the soft prompt, of Z_S, of Z_S at step 0
+                     (from RUN/initial/ or --initial-root, see below); the FM's token-embedding row
+                     norm is printed once per FM
+  drift              ‖Z_S − Z_S0‖ / ‖Z_S0‖
+  dev acc / rel-ok   accuracy of the run's predictions.jsonl (its best-dev step) on the sampled ids, and
+                     the share of predictions whose value belongs to the asked relation's values
+
+Z_S at step 0: `lopa train --save-initial true` writes RUN/initial/ (the adapter before the first
+step). --make-initial DIR reruns each (method, seed, prompt-init, sizes) of the given runs for one
+step with save-initial into DIR (a few seconds each), and --initial-root DIR reads them back.
+
+  bench/lopa_gates.py [--split dev] [--n 72] [--lopa build/bin/lopa] [--make-initial DIR]
+                      [--initial-root DIR] [--json OUT] RUN_DIR... | --root DEMO_OUT
+
+Only torch, numpy and the standard library (the pure-Python safetensors reader of llama_ref.py).
+"""
+import argparse
+import base64
+import collections
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_ref import read_safetensors  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class GateError(Exception):
+    """Bad input (a run directory, a data file): printed as one line, exit status 1."""
+
+
+def read_ini(path):
+    kv = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.split("#", 1)[0].strip()
+                if "=" in line and not line.startswith("["):
+                    k, v = line.split("=", 1)
+                    kv[k.strip()] = v.strip()
+    except OSError as e:
+        raise GateError(f"{path}: cannot read the run config ({e})")
+    return kv
+
+
+def load_run(run):
+    cfg = read_ini(os.path.join(run, "config.ini"))
+    method = cfg.get("method", "")
+    files = {"lopa": ("lopa_config.json", "lopa_model.safetensors"),
+             "idpg": ("idpg_config.json", "idpg_model.safetensors"),
+             "pt": ("adapter_config.json", "adapter_model.safetensors")}
+    if method not in files:
+        raise GateError(f"{run}/config.ini: method '{method}' has no soft prompt (lopa, idpg, pt)")
+    cj, wf = files[method]
+    adir = os.path.join(run, "adapter")
+    try:
+        with open(os.path.join(adir, cj)) as f:
+            acfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise GateError(f"{adir}/{cj}: cannot read ({e})")
+    w = read_safetensors(os.path.join(adir, wf))
+    return {"dir": run, "cfg": cfg, "method": method, "acfg": acfg, "w": w}
+
+
+def read_split(path, n):
+    rows = []
+    try:
+        with open(path) as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as e:
+                    raise GateError(f"{path}:{i}: not JSON ({e})")
+                if "prompt" not in rows[-1]:
+                    raise GateError(f"{path}:{i}: no 'prompt' field")
+                if n and len(rows) >= n:
+                    break
+    except OSError as e:
+        raise GateError(f"{path}: cannot read ({e})")
+    return rows
+
+
+_EMB = {}
+
+
+def embeddings(lopa, encoder, pooling, texts):
+    key = (encoder, pooling, tuple(texts))
+    if key not in _EMB:
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for t in texts:
+                f.write(json.dumps({"text": t}) + "\n")
+            name = f.name
+        try:
+            out = subprocess.run([lopa, "embed", "--model", encoder, "--input", name, "--pooling", pooling],
+                                 check=True, capture_output=True, text=True).stdout
+        except subprocess.CalledProcessError as e:
+            raise GateError(f"lopa embed --model {encoder}: {e.stderr.strip()}")
+        finally:
+            os.unlink(name)
+        _EMB[key] = torch.tensor([json.loads(l)["embedding"] for l in out.splitlines() if l.strip()])
+    return _EMB[key]
+
+
+def mlp(e, w1, b1, w2, b2):
+    return torch.nn.functional.linear(torch.tanh(torch.nn.functional.linear(e, w1, b1)), w2, b2)
+
+
+def soft_prompts(r, e):
+    """Z (N×m×d) and, for LoPA, the gate logits I (N×m×d) and Z_S (the head outputs u, v in r["_uv"])."""
+    w, a = r["w"], r["acfg"]
+    if r["method"] == "pt":
+        z = w["prompt_embeddings"]
+        return z.unsqueeze(0).expand(e.shape[0], -1, -1), None, None
+    if r["method"] == "idpg":
+        m, d = a["num_virtual_tokens"], a["token_dim"]
+        return mlp(e, w["head.0.weight"], w["head.0.bias"], w["head.2.weight"], w["head.2.bias"]).view(-1, m, d), None, None
+    m, d, rk = a["num_virtual_tokens"], a["token_dim"], a["rank"]
+    u = mlp(e, w["row_head.0.weight"], w["row_head.0.bias"], w["row_head.2.weight"], w["row_head.2.bias"]).view(-1, m, rk)
+    v = mlp(e, w["col_head.0.weight"], w["col_head.0.bias"], w["col_head.2.weight"], w["col_head.2.bias"]).view(-1, d, rk)
+    inst = torch.bmm(u, v.transpose(1, 2))
+    r["_uv"] = (u, v)
+    zs = w["z_s"]
+    comb = a.get("combine", "mul")
+    if comb == "mul":
+        z = zs * torch.sigmoid(inst)
+    elif comb == "add":
+        z = zs + inst
+    elif comb == "max":
+        z = torch.maximum(zs.expand_as(inst), inst)
+    else:
+        z = torch.cat([zs.expand_as(inst), inst], 1)
+    return z, inst, zs
+
+
+def lopa_prompt(lopa, run, text):
+    try:
+        out = subprocess.run([lopa, "prompt", "--adapter", run, "--text", text], check=True, capture_output=True,
+                             text=True).stdout
+    except subprocess.CalledProcessError as e:
+        raise GateError(f"lopa prompt --adapter {run}: {e.stderr.strip()}")
+    j = json.loads(out)
+    z = np.frombuffer(base64.b64decode(j["soft_prompt"]), dtype="<f4").reshape(j["soft_prompt_shape"])
+    return torch.from_numpy(z.copy())
+
+
+def initial_key(r):
+    c = r["cfg"]
+    return "-".join([r["method"], "s" + c.get("seed", "0"), c.get("prompt-init", "random"),
+                     "m" + c.get("num-virtual-tokens", "0"), "r" + c.get("rank", "0")])
+
+
+def make_initial(lopa, runs, root):
+    """One 1-step `lopa train --save-initial true` per (method, seed, init, sizes): RUN/initial/ = step 0."""
+    done = set()
+    for r in runs:
+        if r["method"] == "idpg":
+            continue
+        k = initial_key(r)
+        out = os.path.join(root, k)
+        if k in done or os.path.exists(os.path.join(out, "initial")):
+            done.add(k)
+            continue
+        cfg = dict(r["cfg"])
+        cfg.update({"max-steps": "1", "save-initial": "true", "eval-every": "0", "eval-split": "dev",
+                    "max-eval-examples": "1", "save-every": "0"})
+        os.makedirs(root, exist_ok=True)
+        ini = os.path.join(root, k + ".ini")
+        with open(ini, "w") as f:
+            f.write("".join(f"{a} = {b}\n" for a, b in cfg.items()))
+        p = subprocess.run([lopa, "train", "--config", ini, "--out", out], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise GateError(f"lopa train --config {ini}: {p.stderr.strip().splitlines()[-1:] or p.returncode}")
+        done.add(k)
+
+
+def initial_adapter(r, initial_root):
+    """The step-0 weights of the run's method (dict), or None."""
+    cands = [os.path.join(r["dir"], "initial")]
+    if initial_root:
+        cands.append(os.path.join(initial_root, initial_key(r), "initial"))
+    for d in cands:
+        for name in ("lopa_model.safetensors", "adapter_model.safetensors"):
+            p = os.path.join(d, name)
+            if os.path.exists(p):
+                return read_safetensors(p)
+    return None
+
+
+_VOCAB = {}
+
+
+def vocab_rows(fm):
+    if fm not in _VOCAB:
+        _VOCAB[fm] = read_safetensors(os.path.join(fm, "model.safetensors"))["model.embed_tokens.weight"].float()
+    return _VOCAB[fm]
+
+
+def relation_r2(z, groups):
+    """Share of the across-instance variance of Z (N×…) between the groups' means."""
+    if groups is None:
+        return float("nan")
+    x = z.reshape(z.shape[0], -1).double()
+    tot = ((x - x.mean(0)) ** 2).sum()
+    if tot <= 0:
+        return float("nan")
+    between = 0.0
+    for g in sorted(set(groups)):
+        idx = [i for i, h in enumerate(groups) if h == g]
+        between += len(idx) * ((x[idx].mean(0) - x.mean(0)) ** 2).sum()
+    return float(between / tot)
+
+
+def prediction_stats(run, rows, value_relation):
+    p = os.path.join(run, "predictions.jsonl")
+    if not os.path.exists(p):
+        return float("nan"), float("nan")
+    pred = {}
+    with open(p) as f:
+        for line in f:
+            if line.strip():
+                j = json.loads(line)
+                pred[j.get("idx")] = j.get("prediction")
+    ok = rel = n = 0
+    for row in rows:
+        if row.get("id") not in pred or "answer" not in row:
+            continue
+        n += 1
+        ok += pred[row["id"]] == row["answer"]
+        rel += value_relation.get(pred[row["id"]]) == row.get("relation")
+    return (100.0 * ok / n, 100.0 * rel / n) if n else (float("nan"), float("nan"))
+
+
+def analyse(r, rows, lopa, verify, initial_root, value_relation):
+    c = r["cfg"]
+    encoder = c.get("encoder") or c["model"]
+    pooling = c.get("encoder-pooling", "auto")
+    texts = [row["prompt"] for row in rows]
+    e = embeddings(lopa, encoder, pooling, texts)
+    with torch.no_grad():
+        z, inst, zs = soft_prompts(r, e)
+    for i in range(min(verify, len(texts))):
+        ref = lopa_prompt(lopa, r["dir"], texts[i])
+        err = float((ref - z[i]).abs().max())
+        if err > 1e-4 * max(1.0, float(ref.abs().max())):
+            raise GateError(f"{r['dir']}: recomputed soft prompt differs from `lopa prompt` on '{texts[i]}' by {err:.3g}")
+    groups = [row["relation"] for row in rows] if all("relation" in row for row in rows) else None
+    rms = float(z.pow(2).mean().sqrt())
+    s = {"run": os.path.basename(r["dir"].rstrip("/")), "method": r["method"], "lr": c.get("lr"),
+         "seed": c.get("seed"), "init": c.get("prompt-init", "") if r["method"] != "idpg" else "",
+         "rank": c.get("rank") if r["method"] == "lopa" else "",
+         "combine": c.get("lopa-combine", "mul") if r["method"] == "lopa" else "",
+         "z_norm": float(z.norm(dim=-1).mean()),
+         "inst_rel": float(z.std(0, unbiased=False).mean()) / rms if rms > 0 else float("nan"),
+         "rel_r2": relation_r2(z, groups)}
+    if inst is not None:
+        g = torch.sigmoid(inst)
+        u, v = r["_uv"]
+        s.update({"u_norm": float(u.flatten(1).norm(dim=1).mean()), "v_norm": float(v.flatten(1).norm(dim=1).mean())})
+        s.update({"sat_lo": float((g < 0.05).float().mean()), "sat_hi": float((g > 0.95).float().mean()),
+                  "i_mean": float(inst.mean()), "i_std": float(inst.std(unbiased=False)),
+                  "i_absmax": float(inst.abs().max()),
+                  "g_mean": float(g.mean()), "g_inst_sd": float(g.std(0, unbiased=False).mean()),
+                  # per entry (m×d) over the instances: closed for all (Z_S gets no gradient there), open for
+                  # all (a static PT entry), or switching with the instance
+                  "off_all": float((g < 0.05).all(0).float().mean()), "on_all": float((g > 0.95).all(0).float().mean()),
+                  "g_rel_r2": relation_r2(g, groups)})
+    shared = zs if zs is not None else (r["w"]["prompt_embeddings"] if r["method"] == "pt" else None)
+    if shared is not None:
+        s["zs_norm"] = float(shared.norm(dim=-1).mean())
+        w0 = initial_adapter(r, initial_root)
+        if w0 is not None:
+            z0 = w0["z_s"] if r["method"] == "lopa" else w0["prompt_embeddings"]
+            s["zs0_norm"] = float(z0.norm(dim=-1).mean())
+            s["drift"] = float((shared - z0).norm() / z0.norm())
+            # prompt-init = vocab must have copied m rows of the FM's token embeddings.
+            dist = torch.cdist(z0.double(), vocab_rows(c["model"]).double())
+            s["zs0_vocab_rows"] = int((dist.min(1).values < 1e-5).sum())
+            if r["method"] == "lopa":
+                r0 = dict(r, w=w0)
+                with torch.no_grad():
+                    _, inst0, _ = soft_prompts(r0, e)
+                s["i_std0"] = float(inst0.std(unbiased=False))
+                u0, v0 = r0["_uv"]
+                s["u_norm0"] = float(u0.flatten(1).norm(dim=1).mean())
+                s["v_norm0"] = float(v0.flatten(1).norm(dim=1).mean())
+    s["acc"], s["rel_ok"] = prediction_stats(r["dir"], rows, value_relation)
+    s["verified"] = min(verify, len(texts))
+    return s
+
+
+def fmt(v, f="{:.3f}"):
+    if v is None or v == "" or (isinstance(v, float) and v != v):
+        return "—"
+    return f.format(v) if isinstance(v, (int, float)) else str(v)
+
+
+COLS = [("method", "method", "{}"), ("lr", "lr", "{}"), ("seed", "seed", "{}"), ("init", "init", "{}"),
+        ("rank", "r", "{}"), ("sat_lo", "sat<.05", "{:.3f}"), ("sat_hi", "sat>.95", "{:.3f}"),
+        ("u_norm0", "|u|@0", "{:.3f}"), ("v_norm0", "|v|@0", "{:.3f}"), ("u_norm", "|u|", "{:.2f}"),
+        ("v_norm", "|v|", "{:.2f}"), ("i_std0", "I std@0", "{:.4f}"), ("i_mean", "I mean", "{:.3f}"), ("i_std", "I std", "{:.3f}"), ("i_absmax", "max|I|", "{:.2f}"),
+        ("g_mean", "G mean", "{:.3f}"), ("off_all", "off∀", "{:.3f}"), ("on_all", "on∀", "{:.3f}"), ("g_inst_sd", "sd_i(G)", "{:.4f}"), ("inst_rel", "sd_i(Z)/rms(Z)", "{:.4f}"),
+        ("rel_r2", "rel R²", "{:.2f}"), ("z_norm", "|Z|", "{:.2f}"), ("zs_norm", "|Z_S|", "{:.2f}"),
+        ("zs0_norm", "|Z_S0|", "{:.2f}"), ("zs0_vocab_rows", "Z_S0 rows=vocab", "{}"), ("drift", "drift", "{:.2f}"), ("acc", "dev acc", "{:.1f}"),
+        ("rel_ok", "rel-ok", "{:.1f}")]
+
+
+def table(stats):
+    lines = ["| " + " | ".join(h for _, h, _ in COLS) + " |", "|" + "---|" * len(COLS)]
+    for s in stats:
+        lines.append("| " + " | ".join(fmt(s.get(k), f) for k, _, f in COLS) + " |")
+    return "\n".join(lines)
+
+
+def summary(stats):
+    groups = collections.OrderedDict()
+    for s in stats:
+        groups.setdefault((s["method"], s.get("init", ""), s.get("rank", ""), s.get("combine", ""), s["lr"]), []).append(s)
+    out = []
+    for (m, init, rank, comb, lr), ss in groups.items():
+        row = {"method": m, "lr": lr, "seed": f"{len(ss)} seeds", "init": init, "rank": rank}
+        for k, _, _ in COLS[5:]:
+            vals = [s[k] for s in ss if isinstance(s.get(k), (int, float)) and not isinstance(s.get(k), bool) and s[k] == s[k]]
+            if vals:
+                row[k] = float(np.mean(vals))
+        out.append(row)
+    return table(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="*", help="run directories (lopa, idpg, pt)")
+    ap.add_argument("--root", help="a `lopa demo` output directory: its runs/{lopa,idpg,pt}/*")
+    ap.add_argument("--data", help="the split's JSONL (default: ROOT/data/synth-facts/SPLIT.jsonl)")
+    ap.add_argument("--split", default="dev")
+    ap.add_argument("--n", type=int, default=72, help="first N instances (0: all)")
+    ap.add_argument("--lopa", default=os.path.join(HERE, "..", "build", "bin", "lopa"))
+    ap.add_argument("--verify", type=int, default=2, help="texts per run checked against `lopa prompt`")
+    ap.add_argument("--make-initial", metavar="DIR", help="rerun each (method, seed, init) for one step with save-initial")
+    ap.add_argument("--initial-root", metavar="DIR", help="where --make-initial wrote the step-0 adapters")
+    ap.add_argument("--json", help="also write every run's figures as JSON here")
+    a = ap.parse_args(argv)
+    dirs = list(a.runs)
+    if a.root:
+        for m in ("lopa", "idpg", "pt"):
+            dirs += sorted(d for d in glob.glob(os.path.join(a.root, "runs", m, "*")) if os.path.isdir(os.path.join(d, "adapter")))
+    if not dirs:
+        raise GateError("no run directories (give RUN_DIR... or --root DEMO_OUT)")
+    data = a.data or (os.path.join(a.root, "data", "synth-facts", a.split + ".jsonl") if a.root else None)
+    if not data:
+        raise GateError("--data SPLIT.jsonl is needed without --root")
+    rows = read_split(data, a.n)
+    # A value's relation, from the answers of the split's instances (synth-facts' 12 values, 3 relations).
+    value_relation = {}
+    for p in glob.glob(os.path.join(os.path.dirname(data), "*.jsonl")):
+        for row in read_split(p, 0):
+            if "answer" in row and "relation" in row:
+                value_relation[row["answer"]] = row["relation"]
+    runs = [load_run(d) for d in dirs]
+    if a.make_initial:
+        make_initial(a.lopa, runs, a.make_initial)
+    initial_root = a.initial_root or a.make_initial
+    stats = [analyse(r, rows, a.lopa, a.verify, initial_root, value_relation) for r in runs]
+    for fm in sorted({r["cfg"]["model"] for r in runs}):
+        emb = vocab_rows(fm)
+        n = emb.norm(dim=1)
+        print(f"FM {fm}: token-embedding row norm mean {n.mean():.3f} (sd {n.std():.3f}, min {n.min():.3f}, "
+              f"max {n.max():.3f}); N(0,1) rows of d={emb.shape[1]}: {emb.shape[1] ** 0.5:.2f}")
+    if all("relation" in row for row in rows):
+        for (enc, pool, _), e in _EMB.items():
+            print(f"encoder {enc} (pooling {pool}): relation R² of the instances' embeddings "
+                  f"{relation_r2(e, [row['relation'] for row in rows]):.2f}")
+    print(f"instances: the first {len(rows)} of {data}; soft prompts recomputed from adapter/ and checked "
+          f"against `lopa prompt` on {a.verify} texts per run\n")
+    print("Per run:\n")
+    print(table(stats))
+    print("\nPer method and learning rate (mean over seeds):\n")
+    print(summary(stats))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(stats, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except GateError as e:
+        print(f"lopa_gates.py: {e}", file=sys.stderr)
+        sys.exit(1)

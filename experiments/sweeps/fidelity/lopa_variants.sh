@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issue 17's LoPA variants on the demo task (lopa-diagnosis.md): each variant is the demo's LoPA cell at
+# one learning rate with a few keys changed, trained on the given seeds one run at a time (nice 19, one
+# thread) and tabulated by `lopa report` with the demo's protocol (selected on dev, reported on test).
+#
+# Each variant gets its own report (lopa report keeps one configuration per method and task).
+#
+#   lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]
+#     DEMO_OUT  a `lopa demo` output directory (its runs/lopa/*/config.ini at lr 0.001 is the base cell)
+#     OUT       where the runs go: OUT/<variant>/<variant>-s<seed>/ (a finished run is skipped)
+#     SEEDS     comma list, default 0,1
+#     VARIANT   name=KEY:VALUE,KEY:VALUE (default: the set below)
+set -euo pipefail
+demo=${1:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
+out=${2:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
+seeds=${3:-0,1}
+shift $(( $# < 3 ? $# : 3 ))
+lopa=${LOPA:-$(cd "$(dirname "$0")/../../.." && pwd)/build/bin/lopa}
+variants=("$@")
+if [ ${#variants[@]} -eq 0 ]; then
+  variants=(
+    "base="                                             # the demo's cell (vocab init, r 2, mul, lr 0.001)
+    "init-random=prompt-init:random"                    # Z_S ~ N(0,1): the official code's PromptTuningInit.RANDOM
+    "r8=rank:8"
+    "add=lopa-combine:add"                              # Z = Z_S + u vᵀ (the NLU code's lopa-add): no gate
+    "init-random-r8=prompt-init:random,rank:8"
+    "init-random-lr3e-3=prompt-init:random,lr:0.003"
+  )
+fi
+base=$(grep -l '^lr = 0.001$' "$demo"/runs/lopa/*/config.ini | head -1)
+[ -n "$base" ] || { echo "lopa_variants.sh: $demo/runs/lopa: no LoPA run at lr 0.001" >&2; exit 1; }
+mkdir -p "$out"
+for v in "${variants[@]}"; do
+  name=${v%%=*}
+  keys=${v#*=}
+  for s in ${seeds//,/ }; do
+    run=$out/$name/$name-s$s
+    [ -f "$run/checkpoint/COMPLETE" ] && { echo "$name s$s: done already"; continue; }
+    mkdir -p "$out/$name"
+    ini=$out/$name/$name-s$s.ini
+    sed -e "s/^seed = .*/seed = $s/" "$base" > "$ini"
+    IFS=',' read -ra kv <<< "$keys"
+    for p in "${kv[@]}"; do
+      [ -n "$p" ] || continue
+      k=${p%%:*}; val=${p#*:}
+      grep -q "^$k = " "$ini" || { echo "lopa_variants.sh: $base has no key '$k'" >&2; exit 1; }
+      sed -i "s|^$k = .*|$k = $val|" "$ini"
+    done
+    start=$(date +%s)
+    OMP_NUM_THREADS=1 nice -n 19 "$lopa" train --config "$ini" --out "$run" > "$run.log" 2>&1
+    echo "$name s$s: $(( $(date +%s) - start )) s; $(grep 'step 600 eval' "$run.log" | sed 's/lopa train: //' | tr '\n' ' ')"
+  done
+done
+# One report per variant: within a method's cell `lopa report` keeps only the best configuration.
+for v in "${variants[@]}"; do
+  name=${v%%=*}
+  echo "== $name (${v#*=})"
+  "$lopa" report --root "$out/$name" --select-by dev --report test | grep -E '^\| LoPA|Selected|on synth-facts: lr' || true
+done
