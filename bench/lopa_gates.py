@@ -40,8 +40,14 @@ Z_S at step 0: `lopa train --save-initial true` writes RUN/initial/ (the adapter
 step). --make-initial DIR reruns each (method, seed, prompt-init, sizes) of the given runs for one
 step with save-initial into DIR (a few seconds each), and --initial-root DIR reads them back.
 
+With --ablate, each run is also evaluated (`lopa eval`, dev and test, about a second each) with one
+thing scaled at inference: LoPA's Z_S (zs*c) or gate logits (I*c; I*0 sets every gate to 1/2, removing
+the instance information), IDPG's / PT's prompt (z*c): how much the trained prompt's scale and the
+gate's saturation matter to the frozen FM.
+
   bench/lopa_gates.py [--split dev] [--n 72] [--lopa build/bin/lopa] [--make-initial DIR]
-                      [--initial-root DIR] [--json OUT] RUN_DIR... | --root DEMO_OUT
+                      [--initial-root DIR] [--lr METHOD=LR,...] [--ablate] [--json OUT]
+                      RUN_DIR... | --root DEMO_OUT
 
 Only torch, numpy and the standard library (the pure-Python safetensors reader of llama_ref.py).
 """
@@ -59,7 +65,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from llama_ref import read_safetensors  # noqa: E402
+from llama_ref import read_safetensors, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -271,6 +277,48 @@ def prediction_stats(run, rows, value_relation):
     return (100.0 * ok / n, 100.0 * rel / n) if n else (float("nan"), float("nan"))
 
 
+def relation_breakdown(run, rows):
+    """Per relation: accuracy of predictions.jsonl and the share of its most frequent predicted value (a
+    method that falls back on one value per relation, not the person's fact, shows a share near 1)."""
+    p = os.path.join(run, "predictions.jsonl")
+    if not os.path.exists(p) or not all("relation" in row and "answer" in row for row in rows):
+        return {}
+    with open(p) as f:
+        pred = {j.get("idx"): j.get("prediction") for j in (json.loads(l) for l in f if l.strip())}
+    out = {}
+    for rel in sorted({row["relation"] for row in rows}):
+        rr = [row for row in rows if row["relation"] == rel and row["id"] in pred]
+        if rr:
+            counts = collections.Counter(pred[row["id"]] for row in rr)
+            out[rel] = {"acc": 100.0 * sum(pred[row["id"]] == row["answer"] for row in rr) / len(rr),
+                        "top_share": max(counts.values()) / len(rr),
+                        "gold_top_share": max(collections.Counter(row["answer"] for row in rr).values()) / len(rr)}
+    return out
+
+
+def relation_table(stats):
+    groups = collections.OrderedDict()
+    for s in stats:
+        if s.get("per_relation"):
+            groups.setdefault((s["method"], s.get("init", ""), s.get("rank", ""), s["lr"]), []).append(s)
+    if not groups:
+        return ""
+    rels = sorted({k for ss in groups.values() for s in ss for k in s["per_relation"]})
+    lines = ["| method | init | r | lr | runs | " + " | ".join(f"{x}: acc / top-pred share" for x in rels) + " |",
+             "|" + "---|" * (5 + len(rels))]
+    gold = {}
+    for (m, init, rank, lr), ss in groups.items():
+        cells = []
+        for x in rels:
+            vals = [s["per_relation"][x] for s in ss if x in s["per_relation"]]
+            gold[x] = vals[0]["gold_top_share"] if vals else float("nan")
+            cells.append(f"{np.mean([v['acc'] for v in vals]):.1f} / {np.mean([v['top_share'] for v in vals]):.2f}"
+                         if vals else "—")
+        lines.append(f"| {m} | {init or '—'} | {rank or '—'} | {lr} | {len(ss)} | " + " | ".join(cells) + " |")
+    lines.append("| gold | | | | | " + " | ".join(f"100 / {gold[x]:.2f}" for x in rels) + " |")
+    return "\n".join(lines)
+
+
 def analyse(r, rows, lopa, verify, initial_root, value_relation):
     c = r["cfg"]
     encoder = c.get("encoder") or c["model"]
@@ -325,8 +373,126 @@ def analyse(r, rows, lopa, verify, initial_root, value_relation):
                 s["u_norm0"] = float(u0.flatten(1).norm(dim=1).mean())
                 s["v_norm0"] = float(v0.flatten(1).norm(dim=1).mean())
     s["acc"], s["rel_ok"] = prediction_stats(r["dir"], rows, value_relation)
+    s["per_relation"] = relation_breakdown(r["dir"], rows)
     s["verified"] = min(verify, len(texts))
     return s
+
+
+# Inference-time ablations (--ablate): the trained adapter with one thing scaled, evaluated by `lopa eval`.
+#   zs*c  LoPA's Z_S (so Z) times c          I*c  LoPA's gate logits u vᵀ times c (the row head's output
+#   z*c   PT's prompt / IDPG's output times c      layer scaled): I*0 = no instance information, G = 1/2
+ABLATIONS = {"lopa": ["zs*0.5", "zs*2", "zs*4", "I*0", "I*0.5", "I*2"], "idpg": ["z*0.05", "z*0.25", "z*0.5", "z*2"],
+             "pt": ["z*0.25", "z*0.5", "z*2"]}
+
+
+def ablated_weights(r, spec):
+    what, c = spec.split("*")
+    c = float(c)
+    w = {k: v.clone() for k, v in r["w"].items()}
+    if r["method"] == "lopa" and what == "zs":
+        w["z_s"] *= c
+    elif r["method"] == "lopa" and what == "I":
+        w["row_head.2.weight"] *= c
+        w["row_head.2.bias"] *= c
+    elif r["method"] == "idpg" and what == "z":
+        w["head.2.weight"] *= c
+        w["head.2.bias"] *= c
+    elif r["method"] == "pt" and what == "z":
+        w["prompt_embeddings"] *= c
+    else:
+        raise GateError(f"--ablate: '{spec}' does not apply to a {r['method']} run")
+    return w
+
+
+def lopa_eval(lopa, run_dir, split):
+    p = subprocess.run([lopa, "eval", "--run", run_dir, "--split", split], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise GateError(f"lopa eval --run {run_dir}: {p.stderr.strip()}")
+    return 100.0 * json.loads(p.stdout.strip().splitlines()[-1])["accuracy"]
+
+
+def fixed_prompt_eval(lopa, r, z, split):
+    """`lopa eval` of a PT run whose prompt is z (m×d) on the run's FM and task: {id: prediction}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "adapter"))
+        with open(os.path.join(r["dir"], "config.ini")) as f, open(os.path.join(tmp, "config.ini"), "w") as g:
+            for line in f:
+                g.write("method = pt\n" if line.split("=")[0].strip() == "method" else line)
+        with open(os.path.join(tmp, "adapter", "adapter_config.json"), "w") as g:
+            json.dump({"peft_type": "PROMPT_TUNING", "task_type": "CAUSAL_LM", "num_virtual_tokens": z.shape[0],
+                       "token_dim": z.shape[1], "num_transformer_submodules": 1}, g)
+        write_safetensors(os.path.join(tmp, "adapter", "adapter_model.safetensors"), {"prompt_embeddings": z.contiguous()})
+        lopa_eval(lopa, tmp, split)
+        with open(os.path.join(tmp, "predictions.jsonl")) as f:
+            return {j["idx"]: j["prediction"] for j in (json.loads(l) for l in f if l.strip())}
+
+
+def instance_independent(lopa, r, rows, data_dir, splits):
+    """The run's soft prompt made instance-independent: 'mean' = one prompt, the mean of Z over the sampled
+    instances (LoPA: Z_S ∘ mean G); 'rel-mean' = per relation the mean Z of that relation's instances, each
+    instance scored with its relation's prompt. Accuracy per split (gold from DATA_DIR/SPLIT.jsonl)."""
+    e = embeddings(lopa, r["cfg"].get("encoder") or r["cfg"]["model"], r["cfg"].get("encoder-pooling", "auto"),
+                   [row["prompt"] for row in rows])
+    with torch.no_grad():
+        z, inst, zs = soft_prompts(r, e)
+    # LoPA: average the gate logits, not the gates, so that the mean keeps the gates' saturation (a mean of
+    # near-binary gates is a half-open gate, which I*0.5 shows costs accuracy by itself).
+    def mean_prompt(idx):
+        if inst is not None and r["acfg"].get("combine", "mul") == "mul":
+            return zs * torch.sigmoid(inst[idx].mean(0))
+        return z[idx].mean(0)
+    rels = [row.get("relation") for row in rows]
+    out = {}
+    for sp in splits:
+        gold = {x["id"]: x for x in read_split(os.path.join(data_dir, sp + ".jsonl"), 0)}
+        pred = fixed_prompt_eval(lopa, r, mean_prompt(list(range(len(rows)))), sp)
+        out.setdefault("mean", {})[sp] = 100.0 * sum(pred.get(i) == g["answer"] for i, g in gold.items()) / len(gold)
+        if None not in rels:
+            ok = 0
+            for rel in sorted(set(rels)):
+                zr = mean_prompt([i for i, x in enumerate(rels) if x == rel])
+                pred = fixed_prompt_eval(lopa, r, zr, sp)
+                ok += sum(pred.get(i) == g["answer"] for i, g in gold.items() if g.get("relation") == rel)
+            out.setdefault("rel-mean", {})[sp] = 100.0 * ok / len(gold)
+    return out
+
+
+def ablate(lopa, runs, splits, rows=None, data_dir=None):
+    """One row per run and ablation (the unchanged adapter first): accuracy on each split."""
+    files = {"lopa": ("lopa_config.json", "lopa_model.safetensors"), "idpg": ("idpg_config.json", "idpg_model.safetensors"),
+             "pt": ("adapter_config.json", "adapter_model.safetensors")}
+    out = []
+    for r in runs:
+        cj, wf = files[r["method"]]
+        for spec in ["none"] + ABLATIONS[r["method"]]:
+            with tempfile.TemporaryDirectory() as tmp:
+                os.makedirs(os.path.join(tmp, "adapter"))
+                with open(os.path.join(r["dir"], "config.ini")) as f, open(os.path.join(tmp, "config.ini"), "w") as g:
+                    g.write(f.read())
+                with open(os.path.join(r["dir"], "adapter", cj)) as f, open(os.path.join(tmp, "adapter", cj), "w") as g:
+                    g.write(f.read())
+                write_safetensors(os.path.join(tmp, "adapter", wf), r["w"] if spec == "none" else ablated_weights(r, spec))
+                row = {"method": r["method"], "lr": r["cfg"].get("lr"), "seed": r["cfg"].get("seed"), "ablation": spec}
+                for sp in splits:
+                    row[sp] = lopa_eval(lopa, tmp, sp)
+                out.append(row)
+        if r["method"] != "pt" and rows:
+            for spec, acc in instance_independent(lopa, r, rows, data_dir, splits).items():
+                out.append(dict({"method": r["method"], "lr": r["cfg"].get("lr"), "seed": r["cfg"].get("seed"),
+                                 "ablation": spec}, **acc))
+    return out
+
+
+def ablation_table(rows, splits):
+    groups = collections.OrderedDict()
+    for r in rows:
+        groups.setdefault((r["method"], r["lr"], r["ablation"]), []).append(r)
+    lines = ["| method | lr | ablation | seeds | " + " | ".join(f"{sp} acc (mean)" for sp in splits) + " | " +
+             " | ".join(f"{sp} per seed" for sp in splits) + " |", "|" + "---|" * (4 + 2 * len(splits))]
+    for (m, lr, spec), rr in groups.items():
+        lines.append(f"| {m} | {lr} | {spec} | {len(rr)} | " + " | ".join(f"{np.mean([x[sp] for x in rr]):.1f}" for sp in splits)
+                     + " | " + " | ".join(" ".join(f"{x[sp]:.1f}" for x in rr) for sp in splits) + " |")
+    return "\n".join(lines)
 
 
 def fmt(v, f="{:.3f}"):
@@ -379,6 +545,9 @@ def main(argv=None):
     ap.add_argument("--make-initial", metavar="DIR", help="rerun each (method, seed, init) for one step with save-initial")
     ap.add_argument("--initial-root", metavar="DIR", help="where --make-initial wrote the step-0 adapters")
     ap.add_argument("--json", help="also write every run's figures as JSON here")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also evaluate each run (`lopa eval`, dev and test) with its prompt or gate logits scaled (ABLATIONS)")
+    ap.add_argument("--lr", help="only runs at these learning rates: METHOD=LR,... (e.g. lopa=0.001,idpg=0.003,pt=0.03)")
     a = ap.parse_args(argv)
     dirs = list(a.runs)
     if a.root:
@@ -397,6 +566,9 @@ def main(argv=None):
             if "answer" in row and "relation" in row:
                 value_relation[row["answer"]] = row["relation"]
     runs = [load_run(d) for d in dirs]
+    if a.lr:
+        keep = dict(p.split("=", 1) for p in a.lr.split(","))
+        runs = [r for r in runs if r["method"] not in keep or float(r["cfg"].get("lr", "nan")) == float(keep[r["method"]])]
     if a.make_initial:
         make_initial(a.lopa, runs, a.make_initial)
     initial_root = a.initial_root or a.make_initial
@@ -416,9 +588,19 @@ def main(argv=None):
     print(table(stats))
     print("\nPer method and learning rate (mean over seeds):\n")
     print(summary(stats))
+    rt = relation_table(stats)
+    if rt:
+        print("\nPer relation (predictions.jsonl at each run's best dev step; mean over seeds): accuracy % and the share "
+              "of the relation's instances given its most frequent predicted value ('gold': that share for the answers)\n")
+        print(rt)
+    abl = []
+    if a.ablate:
+        abl = ablate(a.lopa, runs, ["dev", "test"], rows, os.path.dirname(data))
+        print("\nInference-time ablations (`lopa eval` of the adapter with one thing scaled; 'none' = as trained):\n")
+        print(ablation_table(abl, ["dev", "test"]))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(stats, f, indent=1)
+            json.dump({"runs": stats, "ablations": abl}, f, indent=1)
     return 0
 
 
