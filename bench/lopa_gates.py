@@ -43,7 +43,12 @@ step with save-initial into DIR (a few seconds each), and --initial-root DIR rea
 With --ablate, each run is also evaluated (`lopa eval`, dev and test, about a second each) with one
 thing scaled at inference: LoPA's Z_S (zs*c) or gate logits (I*c; I*0 sets every gate to 1/2, removing
 the instance information), IDPG's / PT's prompt (z*c): how much the trained prompt's scale and the
-gate's saturation matter to the frozen FM.
+gate's saturation matter to the frozen FM. LoPA and IDPG runs are also scored with their soft prompt
+made instance-independent (evaluated as a PT prompt of the same FM and task): 'mean', one prompt, the
+mean over the sampled instances, and 'rel-mean', per relation the mean over its instances (each
+instance scored with its relation's prompt; for LoPA Z_S ∘ sigmoid(mean of the gate logits), which
+keeps the gates' saturation): how much of the instance-specific prompt is more than a prompt per
+relation. Per relation, the accuracy and the share of the commonest predicted value are printed too.
 
   bench/lopa_gates.py [--split dev] [--n 72] [--lopa build/bin/lopa] [--make-initial DIR]
                       [--initial-root DIR] [--lr METHOD=LR,...] [--ablate] [--json OUT]
@@ -193,7 +198,8 @@ def lopa_prompt(lopa, run, text):
 def initial_key(r):
     c = r["cfg"]
     return "-".join([r["method"], "s" + c.get("seed", "0"), c.get("prompt-init", "random"),
-                     "m" + c.get("num-virtual-tokens", "0"), "r" + c.get("rank", "0")])
+                     "m" + c.get("num-virtual-tokens", "0"), "r" + c.get("rank", "0"), "h" + c.get("head-dim", "0"),
+                     c.get("lopa-combine", "mul")])
 
 
 def make_initial(lopa, runs, root):

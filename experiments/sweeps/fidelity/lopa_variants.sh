@@ -10,6 +10,7 @@
 #     OUT       where the runs go: OUT/<variant>/<variant>-s<seed>/ (a finished run is skipped)
 #     SEEDS     comma list, default 0,1
 #     VARIANT   name=KEY:VALUE,KEY:VALUE (default: the set below)
+#   METHOD=pt BASE_LR=0.03 takes another method's demo cell as the base (default lopa at 0.001).
 set -euo pipefail
 demo=${1:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
 out=${2:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
@@ -19,16 +20,19 @@ lopa=${LOPA:-$(cd "$(dirname "$0")/../../.." && pwd)/build/bin/lopa}
 variants=("$@")
 if [ ${#variants[@]} -eq 0 ]; then
   variants=(
-    "base="                                             # the demo's cell (vocab init, r 2, mul, lr 0.001)
+    "base="                                             # the demo's cell itself (vocab init, r 2, mul, lr 0.001): reruns reproduce it?
     "init-random=prompt-init:random"                    # Z_S ~ N(0,1): the official code's PromptTuningInit.RANDOM
     "r8=rank:8"
     "add=lopa-combine:add"                              # Z = Z_S + u vᵀ (the NLU code's lopa-add): no gate
-    "init-random-r8=prompt-init:random,rank:8"
+    "h256=head-dim:256"                                 # IDPG's head width
     "init-random-lr3e-3=prompt-init:random,lr:0.003"
+    "init-random-r8=prompt-init:random,rank:8"
   )
 fi
-base=$(grep -l '^lr = 0.001$' "$demo"/runs/lopa/*/config.ini | head -1)
-[ -n "$base" ] || { echo "lopa_variants.sh: $demo/runs/lopa: no LoPA run at lr 0.001" >&2; exit 1; }
+method=${METHOD:-lopa}
+base_lr=${BASE_LR:-0.001}
+base=$(grep -l "^lr = $base_lr\$" "$demo"/runs/"$method"/*/config.ini | head -1 || true)
+[ -n "$base" ] || { echo "lopa_variants.sh: $demo/runs/$method: no run at lr $base_lr" >&2; exit 1; }
 mkdir -p "$out"
 for v in "${variants[@]}"; do
   name=${v%%=*}
@@ -55,5 +59,5 @@ done
 for v in "${variants[@]}"; do
   name=${v%%=*}
   echo "== $name (${v#*=})"
-  "$lopa" report --root "$out/$name" --select-by dev --report test | grep -E '^\| LoPA|Selected|on synth-facts: lr' || true
+  "$lopa" report --root "$out/$name" --select-by dev --report test | grep -E '^\| (LoPA|PT|IDPG)|on synth-facts: lr' || true
 done
