@@ -306,22 +306,23 @@ def relation_table(stats):
     groups = collections.OrderedDict()
     for s in stats:
         if s.get("per_relation"):
-            groups.setdefault((s["method"], s.get("init", ""), s.get("rank", ""), s["lr"]), []).append(s)
+            groups.setdefault((s["method"], s.get("init", ""), s.get("rank", ""), s.get("combine", ""), s.get("head_dim", ""),
+                               s["lr"]), []).append(s)
     if not groups:
         return ""
     rels = sorted({k for ss in groups.values() for s in ss for k in s["per_relation"]})
-    lines = ["| method | init | r | lr | runs | " + " | ".join(f"{x}: acc / top-pred share" for x in rels) + " |",
-             "|" + "---|" * (5 + len(rels))]
+    lines = ["| method | init | r | comb | h | lr | runs | " + " | ".join(f"{x}: acc / top-pred share" for x in rels) + " |",
+             "|" + "---|" * (7 + len(rels))]
     gold = {}
-    for (m, init, rank, lr), ss in groups.items():
+    for (m, init, rank, comb, h, lr), ss in groups.items():
         cells = []
         for x in rels:
             vals = [s["per_relation"][x] for s in ss if x in s["per_relation"]]
             gold[x] = vals[0]["gold_top_share"] if vals else float("nan")
             cells.append(f"{np.mean([v['acc'] for v in vals]):.1f} / {np.mean([v['top_share'] for v in vals]):.2f}"
                          if vals else "—")
-        lines.append(f"| {m} | {init or '—'} | {rank or '—'} | {lr} | {len(ss)} | " + " | ".join(cells) + " |")
-    lines.append("| gold | | | | | " + " | ".join(f"100 / {gold[x]:.2f}" for x in rels) + " |")
+        lines.append(f"| {m} | {init or '—'} | {rank or '—'} | {comb or '—'} | {h or '—'} | {lr} | {len(ss)} | " + " | ".join(cells) + " |")
+    lines.append("| gold | | | | | | | " + " | ".join(f"100 / {gold[x]:.2f}" for x in rels) + " |")
     return "\n".join(lines)
 
 
@@ -344,6 +345,7 @@ def analyse(r, rows, lopa, verify, initial_root, value_relation):
          "seed": c.get("seed"), "init": c.get("prompt-init", "") if r["method"] != "idpg" else "",
          "rank": c.get("rank") if r["method"] == "lopa" else "",
          "combine": c.get("lopa-combine", "mul") if r["method"] == "lopa" else "",
+         "head_dim": c.get("head-dim", "0") if r["method"] in ("lopa", "idpg") else "",
          "z_norm": float(z.norm(dim=-1).mean()),
          "inst_rel": float(z.std(0, unbiased=False).mean()) / rms if rms > 0 else float("nan"),
          "rel_r2": relation_r2(z, groups)}
@@ -351,9 +353,10 @@ def analyse(r, rows, lopa, verify, initial_root, value_relation):
         g = torch.sigmoid(inst)
         u, v = r["_uv"]
         s.update({"u_norm": float(u.flatten(1).norm(dim=1).mean()), "v_norm": float(v.flatten(1).norm(dim=1).mean())})
-        s.update({"sat_lo": float((g < 0.05).float().mean()), "sat_hi": float((g > 0.95).float().mean()),
-                  "i_mean": float(inst.mean()), "i_std": float(inst.std(unbiased=False)),
-                  "i_absmax": float(inst.abs().max()),
+        s.update({"i_mean": float(inst.mean()), "i_std": float(inst.std(unbiased=False)),
+                  "i_absmax": float(inst.abs().max())})
+        if s["combine"] == "mul":  # the gate figures only mean something where there is a gate
+            s.update({"sat_lo": float((g < 0.05).float().mean()), "sat_hi": float((g > 0.95).float().mean()),
                   "g_mean": float(g.mean()), "g_inst_sd": float(g.std(0, unbiased=False).mean()),
                   # per entry (m×d) over the instances: closed for all (Z_S gets no gradient there), open for
                   # all (a static PT entry), or switching with the instance
@@ -508,7 +511,7 @@ def fmt(v, f="{:.3f}"):
 
 
 COLS = [("method", "method", "{}"), ("lr", "lr", "{}"), ("seed", "seed", "{}"), ("init", "init", "{}"),
-        ("rank", "r", "{}"), ("sat_lo", "sat<.05", "{:.3f}"), ("sat_hi", "sat>.95", "{:.3f}"),
+        ("rank", "r", "{}"), ("combine", "comb", "{}"), ("head_dim", "h", "{}"), ("sat_lo", "sat<.05", "{:.3f}"), ("sat_hi", "sat>.95", "{:.3f}"),
         ("u_norm0", "|u|@0", "{:.3f}"), ("v_norm0", "|v|@0", "{:.3f}"), ("u_norm", "|u|", "{:.2f}"),
         ("v_norm", "|v|", "{:.2f}"), ("i_std0", "I std@0", "{:.4f}"), ("i_mean", "I mean", "{:.3f}"), ("i_std", "I std", "{:.3f}"), ("i_absmax", "max|I|", "{:.2f}"),
         ("g_mean", "G mean", "{:.3f}"), ("off_all", "off∀", "{:.3f}"), ("on_all", "on∀", "{:.3f}"), ("g_inst_sd", "sd_i(G)", "{:.4f}"), ("inst_rel", "sd_i(Z)/rms(Z)", "{:.4f}"),
@@ -527,11 +530,12 @@ def table(stats):
 def summary(stats):
     groups = collections.OrderedDict()
     for s in stats:
-        groups.setdefault((s["method"], s.get("init", ""), s.get("rank", ""), s.get("combine", ""), s["lr"]), []).append(s)
+        groups.setdefault((s["method"], s.get("init", ""), s.get("rank", ""), s.get("combine", ""), s.get("head_dim", ""),
+                           s["lr"]), []).append(s)
     out = []
-    for (m, init, rank, comb, lr), ss in groups.items():
-        row = {"method": m, "lr": lr, "seed": f"{len(ss)} seeds", "init": init, "rank": rank}
-        for k, _, _ in COLS[5:]:
+    for (m, init, rank, comb, h, lr), ss in groups.items():
+        row = {"method": m, "lr": lr, "seed": f"{len(ss)} seeds", "init": init, "rank": rank, "combine": comb, "head_dim": h}
+        for k, _, _ in COLS[7:]:
             vals = [s[k] for s in ss if isinstance(s.get(k), (int, float)) and not isinstance(s.get(k), bool) and s[k] == s[k]]
             if vals:
                 row[k] = float(np.mean(vals))
