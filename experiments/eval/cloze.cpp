@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "experiments/eval/prompt_method.h"
 #include "experiments/scoring/scorer.h"
 #include "experiments/tasks/cloze_templates.h"
 #include "lopa/method.h"
@@ -136,34 +137,8 @@ TokenBatch cloze_batch(const std::vector<TrainItem>& items, const std::vector<in
 
 at::Tensor cloze_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& enc,
                          at::Tensor& labels) {
-  const auto dev = fm.device();
-  auto ids = batch.ids.to(dev), mask = batch.mask.to(dev);
-  labels = batch.labels.to(dev);
-  const int64_t B = ids.size(0);
-  auto embeds = fm.embed(ids);
-  auto z = method.soft_prompt(method.needs_encoder() ? enc : at::Tensor(), B);
-  if (z.defined()) {
-    // Right after <s>: the official LoPA-NLU input is <s> Z text </s>.
-    const int64_t P = z.size(1);
-    auto cut = [](const at::Tensor& t, const at::Tensor& mid) {
-      return at::cat({t.narrow(1, 0, 1), mid, t.narrow(1, 1, t.size(1) - 1)}, 1);
-    };
-    embeds = cut(embeds, z.to(dev, embeds.scalar_type()));
-    mask = cut(mask, at::ones({B, P}, mask.options()));
-    labels = cut(labels, at::full({B, P}, -100, labels.options()));
-  }
-  const int64_t T = embeds.size(1);
-  // Positions as transformers makes them from inputs_embeds (RoBERTa: padding_idx + 1 …); with right
-  // padding the real tokens get the positions their ids would give.
-  auto pos = fm.architecture().embeds_position_ids(B, T, dev);
-  if (method.cache_prefix_length() > 0) {
-    // HF shifts positions by the cached length (past_key_values_length), the prefix's here.
-    pos = pos + method.cache_prefix_length();
-    auto cache = KVCache::for_model(fm, B, T);
-    method.seed_cache(cache, fm, B);
-    return fm.forward(embeds, mask, &cache, pos);
-  }
-  return fm.forward(embeds, mask, nullptr, pos);
+  // Right after <s>: the official LoPA-NLU input is <s> Z text </s>.
+  return method_forward(method, fm, batch, enc, labels, InputLayout{1, true});
 }
 
 std::pair<at::Tensor, at::Tensor> mask_logits(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels) {

@@ -2,6 +2,7 @@
 
 #include "lopa/method.h"
 #include "runtime/base/error.h"
+#include "runtime/model/architecture.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/causal_lm.h"
 #include "runtime/model/encoder.h"
@@ -26,7 +27,7 @@ at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& i
 }
 
 at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& enc,
-                          at::Tensor& labels) {
+                          at::Tensor& labels, const InputLayout& layout) {
   const auto dev = fm.device();
   auto ids = batch.ids.to(dev), mask = batch.mask.to(dev);
   labels = batch.labels.to(dev);
@@ -34,17 +35,27 @@ at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch,
   auto embeds = fm.embed(ids);
   auto z = method.soft_prompt(method.needs_encoder() ? enc : at::Tensor(), B);
   if (z.defined()) {
-    const int64_t P = z.size(1);
-    embeds = at::cat({z.to(dev, embeds.scalar_type()), embeds}, 1);
-    mask = at::cat({at::ones({B, P}, mask.options()), mask}, 1);
-    labels = at::cat({at::full({B, P}, -100, labels.options()), labels}, 1);
+    const int64_t P = z.size(1), col = layout.prompt_at;
+    LOPA_CHECK(col >= 0 && col <= ids.size(1), "method_forward: soft prompt at column ", col, " of ", ids.size(1));
+    auto insert = [col](const at::Tensor& t, const at::Tensor& mid) {
+      return at::cat({t.narrow(1, 0, col), mid, t.narrow(1, col, t.size(1) - col)}, 1);
+    };
+    embeds = insert(embeds, z.to(dev, embeds.scalar_type()));
+    mask = insert(mask, at::ones({B, P}, mask.options()));
+    labels = insert(labels, at::full({B, P}, -100, labels.options()));
+  }
+  at::Tensor pos;
+  if (layout.family_positions) {
+    // HF shifts positions by the cached length (past_key_values_length), a KV prefix's here; with right
+    // padding the real tokens get the positions their ids would give.
+    pos = fm.architecture().embeds_position_ids(B, embeds.size(1), dev) + method.cache_prefix_length();
   }
   if (method.cache_prefix_length() > 0) {
     auto cache = KVCache::for_model(fm, B, embeds.size(1));
     method.seed_cache(cache, fm, B);
-    return fm.forward(embeds, mask, &cache);
+    return fm.forward(embeds, mask, &cache, pos);
   }
-  return fm.forward(embeds, mask);
+  return fm.forward(embeds, mask, nullptr, pos);
 }
 
 at::Tensor sequence_log_likelihood(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels) {

@@ -23,11 +23,18 @@ at::Tensor encode_instances(const CausalLM& encoder, const std::vector<TrainItem
                             const std::vector<int64_t>& idx, const std::string& pooling, int64_t batch_size,
                             int64_t pad_id, bool with_grad = false);
 
+// Where a soft prompt goes in the FM's input and how the positions are numbered.
+struct InputLayout {
+  int64_t prompt_at = 0;          // the soft prompt goes before this input column (a decoder: 0; cloze: 1, after <s>)
+  bool family_positions = false;  // positions as transformers numbers inputs_embeds (RoBERTa from padding_idx + 1),
+                                  // shifted by a KV prefix's length; otherwise from the mask (decoders)
+};
+
 // The FM's final hidden states for `batch` with `method` applied. `encoder_embedding` (B×H) is used
 // when method.needs_encoder(). Returns hidden B×(P+T)×d and sets `labels` to the matching B×(P+T)
 // labels (P = soft-prompt length).
 at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& encoder_embedding,
-                          at::Tensor& labels);
+                          at::Tensor& labels, const InputLayout& layout = {});
 
 // Σ over target tokens of log p(token | everything before it), per row of `labels` (B), float64 on CPU.
 at::Tensor sequence_log_likelihood(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels);
