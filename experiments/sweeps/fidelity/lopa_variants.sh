@@ -7,10 +7,12 @@
 #
 #   lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]
 #     DEMO_OUT  a `lopa demo` output directory (its runs/lopa/*/config.ini at lr 0.001 is the base cell)
-#     OUT       where the runs go: OUT/<variant>/<variant>-s<seed>/ (a finished run is skipped)
+#     OUT       where the runs go: OUT/<variant>/<variant>-lr<lr>-s<seed>/ (a finished run is skipped)
 #     SEEDS     comma list, default 0,1
 #     VARIANT   name=KEY:VALUE,KEY:VALUE (default: the set below)
-#   METHOD=pt BASE_LR=0.03 takes another method's demo cell as the base (default lopa at 0.001).
+#   METHOD=pt BASE_LR=0.03 takes another method's demo cell as the base (default lopa at 0.001);
+#   LRS=0.0003,0.001,0.003 trains each variant at these rates (default the base's), and its report then
+#   selects the rate on dev as the demo does (a variant's own lr key overrides LRS).
 set -euo pipefail
 demo=${1:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
 out=${2:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
@@ -31,18 +33,20 @@ if [ ${#variants[@]} -eq 0 ]; then
 fi
 method=${METHOD:-lopa}
 base_lr=${BASE_LR:-0.001}
+lrs=${LRS:-$base_lr}
 base=$(grep -l "^lr = $base_lr\$" "$demo"/runs/"$method"/*/config.ini | head -1 || true)
 [ -n "$base" ] || { echo "lopa_variants.sh: $demo/runs/$method: no run at lr $base_lr" >&2; exit 1; }
 mkdir -p "$out"
 for v in "${variants[@]}"; do
   name=${v%%=*}
   keys=${v#*=}
+  for lr in ${lrs//,/ }; do
   for s in ${seeds//,/ }; do
-    run=$out/$name/$name-s$s
-    [ -f "$run/checkpoint/COMPLETE" ] && { echo "$name s$s: done already"; continue; }
+    run=$out/$name/$name-lr$lr-s$s
+    [ -f "$run/checkpoint/COMPLETE" ] && { echo "$name lr $lr s$s: done already"; continue; }
     mkdir -p "$out/$name"
-    ini=$out/$name/$name-s$s.ini
-    sed -e "s/^seed = .*/seed = $s/" "$base" > "$ini"
+    ini=$run.ini
+    sed -e "s/^seed = .*/seed = $s/" -e "s/^lr = .*/lr = $lr/" "$base" > "$ini"
     IFS=',' read -ra kv <<< "$keys"
     for p in "${kv[@]}"; do
       [ -n "$p" ] || continue
@@ -52,7 +56,8 @@ for v in "${variants[@]}"; do
     done
     start=$(date +%s)
     OMP_NUM_THREADS=1 nice -n 19 "$lopa" train --config "$ini" --out "$run" > "$run.log" 2>&1
-    echo "$name s$s: $(( $(date +%s) - start )) s; $(grep 'step 600 eval' "$run.log" | sed 's/lopa train: //' | tr '\n' ' ')"
+    echo "$name lr $lr s$s: $(( $(date +%s) - start )) s; $(grep 'step 600 eval' "$run.log" | sed 's/lopa train: //' | tr '\n' ' ')"
+  done
   done
 done
 # One report per variant: within a method's cell `lopa report` keeps only the best configuration.
