@@ -12,7 +12,7 @@
 #     VARIANT   name=KEY:VALUE,KEY:VALUE (default: the set below)
 #   METHOD=pt BASE_LR=0.03 takes another method's demo cell as the base (default lopa at 0.001);
 #   LRS=0.0003,0.001,0.003 trains each variant at these rates (default the base's), and its report then
-#   selects the rate on dev as the demo does (a variant's own lr key overrides LRS).
+#   selects the rate on dev as the demo does (a variant may not set lr itself: use LRS).
 set -euo pipefail
 demo=${1:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
 out=${2:?usage: lopa_variants.sh DEMO_OUT OUT [SEEDS] [VARIANT...]}
@@ -27,7 +27,6 @@ if [ ${#variants[@]} -eq 0 ]; then
     "r8=rank:8"
     "add=lopa-combine:add"                              # Z = Z_S + u vᵀ (the NLU code's lopa-add): no gate
     "h256=head-dim:256"                                 # IDPG's head width
-    "init-random-lr3e-3=prompt-init:random,lr:0.003"
     "init-random-r8=prompt-init:random,rank:8"
   )
 fi
@@ -51,6 +50,7 @@ for v in "${variants[@]}"; do
     for p in "${kv[@]}"; do
       [ -n "$p" ] || continue
       k=${p%%:*}; val=${p#*:}
+      [ "$k" != lr ] || { echo "lopa_variants.sh: variant '$name' sets lr: give the rates with LRS" >&2; exit 1; }
       grep -q "^$k = " "$ini" || { echo "lopa_variants.sh: $base has no key '$k'" >&2; exit 1; }
       sed -i "s|^$k = .*|$k = $val|" "$ini"
     done
