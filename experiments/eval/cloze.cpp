@@ -9,7 +9,6 @@
 #include "runtime/base/error.h"
 #include "runtime/model/autocast.h"
 #include "runtime/model/causal_lm.h"
-#include "runtime/model/kv_cache.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace lopa {
