@@ -156,6 +156,19 @@ std::pair<at::Tensor, at::Tensor> encoder_batch(const std::vector<TrainItem>& it
   return {b.ids, b.mask};
 }
 
+std::vector<int64_t> longest_first(const std::vector<TrainItem>& items) {
+  std::vector<size_t> length(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    size_t target = 0;
+    for (const auto& t : items[i].targets) target = std::max(target, t.size());
+    length[i] = items[i].prompt.size() + target;
+  }
+  std::vector<int64_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return length[a] > length[b]; });
+  return order;
+}
+
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; ++i) order[i] = i;

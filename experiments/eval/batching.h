@@ -56,6 +56,10 @@ TokenBatch scoring_batch(const std::vector<TrainItem>& items, const std::vector<
 std::pair<at::Tensor, at::Tensor> encoder_batch(const std::vector<TrainItem>& items, const std::vector<int64_t>& idx,
                                                 int64_t pad_id);
 
+// Evaluation order: 0 … items.size() - 1 sorted by the item's longest scored row (prompt + longest
+// target), longest first (ties keep their order), so that consecutive items batch with little padding.
+std::vector<int64_t> longest_first(const std::vector<TrainItem>& items);
+
 // The data order: a permutation of [0, n) for `epoch`, the same on every rank and platform (own
 // Fisher-Yates over mt19937_64(seed, epoch)).
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch);

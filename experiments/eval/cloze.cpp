@@ -1,7 +1,9 @@
 #include "experiments/eval/cloze.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "experiments/eval/batching.h"
 #include "experiments/eval/prompt_method.h"
 #include "experiments/scoring/scorer.h"
 #include "experiments/tasks/cloze_templates.h"
@@ -171,13 +173,11 @@ EvalResult evaluate_cloze(const std::string& task, const std::vector<Example>& e
   at::NoGradGuard no_grad;
   const bool was_training = method.training();
   method.set_training(false);
-  EvalResult out;
-  std::vector<Prediction> preds;
-  double nll = 0;
-  int64_t n_gold = 0;
-  for (size_t s = 0; s < items.size(); s += batch_size) {
-    std::vector<int64_t> idx;
-    for (size_t i = s; i < std::min(items.size(), s + batch_size); ++i) idx.push_back(i);
+  // Items of similar length batch together (results are kept by item index, reported in item order).
+  const auto order = longest_first(items);
+  std::vector<std::vector<double>> word(items.size());  // per item: log p(label word) at <mask>
+  for (size_t s = 0; s < order.size(); s += batch_size) {
+    std::vector<int64_t> idx(order.begin() + s, order.begin() + std::min(order.size(), s + batch_size));
     auto batch = cloze_batch(items, idx, pad_id);
     // Every row is scored, labelled or not: mark each mask position with a stand-in label.
     auto score_labels = batch.labels.clone();
@@ -191,16 +191,22 @@ EvalResult evaluate_cloze(const std::string& task, const std::vector<Example>& e
     auto logp = at::log_softmax(mask_logits(fm, hidden, labels).first, -1).to(at::kDouble).cpu();  // R×V, row order
     for (size_t r = 0; r < idx.size(); ++r) {
       const auto& it = items[idx[r]];
-      std::vector<double> word(it.targets.size());
-      for (size_t c = 0; c < word.size(); ++c) word[c] = logp[r][it.targets[c][0]].item<double>();
-      const int64_t best = predict_label(word);
-      out.predictions.emplace_back(it.id, it.target_labels.at(best));
-      Prediction p;
-      p.id = it.id;
-      p.text = it.target_labels.at(best);
-      preds.push_back(p);
-      if (it.gold >= 0) nll += -word[it.gold], ++n_gold;
+      for (const auto& t : it.targets) word[idx[r]].push_back(logp[r][t[0]].item<double>());
     }
+  }
+  EvalResult out;
+  std::vector<Prediction> preds;
+  double nll = 0;
+  int64_t n_gold = 0;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const auto& it = items[k];
+    const int64_t best = predict_label(word[k]);
+    out.predictions.emplace_back(it.id, it.target_labels.at(best));
+    Prediction p;
+    p.id = it.id;
+    p.text = it.target_labels.at(best);
+    preds.push_back(p);
+    if (it.gold >= 0) nll += -word[k][it.gold], ++n_gold;
   }
   method.set_training(was_training);
   const ScoreOptions defaults;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "experiments/eval/batching.h"
 #include "experiments/eval/prompt_method.h"
 #include "experiments/scoring/scorer.h"
 #include "lopa/method.h"
@@ -22,14 +23,17 @@ EvalResult evaluate_items(const std::string& task, const std::vector<Example>& e
   method.set_training(false);
   std::vector<std::vector<double>> ll(items.size());
   for (size_t i = 0; i < items.size(); ++i) ll[i].assign(items[i].targets.size(), NAN);
-  // Batches of whole items whose candidate rows add up to about batch_size.
+  // Batches of whole items whose candidate rows add up to about batch_size, items of similar length
+  // together (results are kept by item index).
+  const auto order = longest_first(items);
   size_t i = 0;
-  while (i < items.size()) {
+  while (i < order.size()) {
     std::vector<int64_t> idx;
     int64_t rows = 0;
-    while (i < items.size() && (idx.empty() || rows + static_cast<int64_t>(items[i].targets.size()) <= batch_size)) {
-      rows += items[i].targets.size();
-      idx.push_back(i++);
+    while (i < order.size() &&
+           (idx.empty() || rows + static_cast<int64_t>(items[order[i]].targets.size()) <= batch_size)) {
+      rows += items[order[i]].targets.size();
+      idx.push_back(order[i++]);
     }
     auto batch = scoring_batch(items, idx, pad_id);
     at::Tensor e;

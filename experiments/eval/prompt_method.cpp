@@ -1,5 +1,7 @@
 #include "experiments/eval/prompt_method.h"
 
+#include <algorithm>
+
 #include "lopa/method.h"
 #include "runtime/base/error.h"
 #include "runtime/model/architecture.h"
@@ -13,9 +15,17 @@ at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& i
                             const std::string& pooling, int64_t batch_size, int64_t pad_id, bool with_grad) {
   c10::AutoGradMode grad_mode(with_grad);
   const Pooling rule = resolve_pooling(enc.architecture(), parse_pooling(pooling, "encoder-pooling"));
+  // Batches of similar length, longest first (less padding than the given order, and the largest
+  // allocation up front); the rows return to the given order at the end.
+  std::vector<int64_t> order(idx.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return items.at(idx[a]).encoder_input.size() > items.at(idx[b]).encoder_input.size();
+  });
   std::vector<at::Tensor> out;
-  for (size_t s = 0; s < idx.size(); s += batch_size) {
-    std::vector<int64_t> part(idx.begin() + s, idx.begin() + std::min(idx.size(), s + batch_size));
+  for (size_t s = 0; s < order.size(); s += batch_size) {
+    std::vector<int64_t> part;
+    for (size_t j = s; j < std::min(order.size(), s + static_cast<size_t>(batch_size)); ++j) part.push_back(idx[order[j]]);
     auto [ids, mask] = encoder_batch(items, part, pad_id);
     ids = ids.to(enc.device());
     mask = mask.to(enc.device());
@@ -23,7 +33,10 @@ at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& i
     auto hidden = enc.forward(enc.embed(ids), mask, nullptr, enc.architecture().position_ids(ids));
     out.push_back(pool_hidden(hidden.to(at::kFloat), mask, rule).contiguous());
   }
-  return at::cat(out, 0);
+  std::vector<int64_t> back(order.size());  // back[i]: the sorted row holding idx[i]
+  for (size_t j = 0; j < order.size(); ++j) back[order[j]] = static_cast<int64_t>(j);
+  auto sorted = at::cat(out, 0);
+  return sorted.index_select(0, at::tensor(back, at::kLong).to(sorted.device()));
 }
 
 at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& enc,

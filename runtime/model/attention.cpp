@@ -50,7 +50,8 @@ at::Tensor Attention::operator()(const at::Tensor& q_in, const at::Tensor& k_in,
   q = rotate_heads(q, s_.rotary, s_.rotary_dim, cos_, sin_).to(dt);
   k = rotate_heads(k, s_.rotary, s_.rotary_dim, cos_, sin_).to(dt);
   at::Tensor keys = k, values = v;
-  if (cache_) std::tie(keys, values) = cache_->append(layer_, k, v);
+  // A bidirectional encoder's cache holds a prefix only: its own keys are never reused, so not stored.
+  if (cache_) std::tie(keys, values) = s_.causal ? cache_->append(layer_, k, v) : cache_->attend(layer_, k, v);
   const int64_t S = keys.size(2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto qg = q.reshape({B, KVl, G * T, hd});

@@ -108,7 +108,7 @@ void CausalLM::read_weights(const Checkpoint& ck, bool in_place) {
   num_parameters_ = lopa::num_parameters(tensor_table(S, c));
 
   const c10::Device dev = pg_.device;
-  const int64_t t = pg_.tp_size, r = pg_.tp_rank, d = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t t = pg_.tp_size, r = pg_.tp_rank, V = c.vocab_size, hd = c.head_dim;
   auto put = [&](at::Tensor& dst, at::Tensor src) {
     src = src.to(dev, dtype_).contiguous();
     if (in_place) {
@@ -295,14 +295,15 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
   shape.sliding_window = c.sliding_window;
   shape.fp32_scores = spec_.attention_fp32;
   shape.causal = spec_.causal;
-  if (cache) cache->reserve(T);
+  const bool store = cache && spec_.causal;  // see Attention: an encoder's cache keeps its prefix only
+  if (store) cache->reserve(T);
   Attention attention(shape, mask_all, all_real, pos, inv_freq_, inputs_embeds.scalar_type(), cache, T);
   auto& tpc = *pg_.tp;
   for (size_t l = 0; l < blocks_.size(); ++l) {
     attention.set_layer(static_cast<int64_t>(l));
     x = arch_->block(blocks_[l], x, attention, tpc);
   }
-  if (cache) cache->advance(new_mask);
+  if (store) cache->advance(new_mask);
   return final_norm_.weight.defined() ? final_norm_.forward(x) : x;
 }
 

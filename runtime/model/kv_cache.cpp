@@ -103,6 +103,25 @@ std::pair<at::Tensor, at::Tensor> KVCache::append(int64_t layer, const at::Tenso
   return {at::cat(ks, 2), at::cat(vs, 2)};
 }
 
+std::pair<at::Tensor, at::Tensor> KVCache::attend(int64_t layer, const at::Tensor& k, const at::Tensor& v) const {
+  LOPA_CHECK(k.size(0) == batch_ && k.size(1) == kv_heads_ && k.size(3) == head_dim_, "KVCache: keys of shape ",
+             shape_string(k.sizes()), " do not fit a cache of batch ", batch_, ", ", kv_heads_, " kv heads, head_dim ", head_dim_);
+  const int64_t held = (prefix_in_buffer_ ? prefix_len_ : 0) + len_;
+  std::vector<at::Tensor> ks, vs;
+  if (!prefix_k_.empty()) {
+    ks.push_back(prefix_k_[layer]);
+    vs.push_back(prefix_v_[layer]);
+  }
+  if (held > 0) {
+    ks.push_back(k_[layer].narrow(2, 0, held));
+    vs.push_back(v_[layer].narrow(2, 0, held));
+  }
+  if (ks.empty()) return {k, v};
+  ks.push_back(k);
+  vs.push_back(v);
+  return {at::cat(ks, 2), at::cat(vs, 2)};
+}
+
 at::Tensor KVCache::keys(int64_t layer) const {
   auto held = k_.at(layer).narrow(2, 0, (prefix_in_buffer_ ? prefix_len_ : 0) + len_);
   return prefix_k_.empty() ? held : at::cat({prefix_k_[layer], held}, 2);

@@ -43,6 +43,9 @@ class KVCache {
   // Writes k/v (B × kv × t × hd) of `layer` at [length, length + t); returns the keys/values to attend
   // over: prefix (if any) + cached + new, B × kv × (P + length + t) × hd.
   std::pair<at::Tensor, at::Tensor> append(int64_t layer, const at::Tensor& k, const at::Tensor& v);
+  // The same keys/values to attend over, without writing k/v: a bidirectional encoder's forward, which
+  // can never reuse them (its cache holds a prefix only).
+  std::pair<at::Tensor, at::Tensor> attend(int64_t layer, const at::Tensor& k, const at::Tensor& v) const;
   // Records the mask of the t new positions (B × t) and advances length by t (after all layers ran).
   void advance(const at::Tensor& new_mask);
 
