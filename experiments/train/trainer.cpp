@@ -56,7 +56,7 @@ struct Setup {
   int64_t pad_id = 0;
   std::vector<Example> train_examples, eval_examples;
   std::vector<TrainItem> train_items, eval_items;
-  at::Tensor eval_emb;  // N×H encoder embeddings of the eval items (undefined when not needed)
+  at::Tensor eval_emb;  // N×H encoder embeddings of the eval items (made at the first evaluation; eval_embeddings)
   // The encoder that embeds instances for LoPA / IDPG (the FM itself without --encoder) and its pad id;
   // training embeds lazily through an EncoderCache.
   const CausalLM* encoder = nullptr;
@@ -135,20 +135,16 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
   s.eval_items = task_items(s, s.eval_examples, tmpl, enc_tok);
   const int64_t enc_pad = enc_tok ? enc_tok->pad_id().value_or(enc_tok->eos_id().value_or(0)) : s.pad_id;
   if (uses_encoder(c.method)) {
-    // The encoder is frozen: each instance is embedded once and cached (train instances lazily, on
-    // first use, by the training loop).
+    // The encoder is frozen: each instance is embedded once, on first use, and cached (train instances by
+    // the training loop, the evaluated splits at the first evaluation: eval_embeddings).
     s.encoder = enc;
     s.encoder_pad = enc_pad;
-    s.eval_emb = encode_instances(*enc, s.eval_items, iota(s.eval_items.size()), c.encoder_pooling,
-                                  c.eval_batch_size, enc_pad);
   }
   for (size_t i = 1; i < splits.size(); ++i) {
     Setup::EvalSet e;
     e.split = splits[i];
     e.examples = load_examples(c, e.split, c.max_eval_examples);
     e.items = task_items(s, e.examples, tmpl, enc_tok);
-    if (uses_encoder(c.method))
-      e.emb = encode_instances(*enc, e.items, iota(e.items.size()), c.encoder_pooling, c.eval_batch_size, enc_pad);
     s.extra_evals.push_back(std::move(e));
   }
   // Same seed on every rank: identical initial trainable parameters.
@@ -158,15 +154,17 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
   return s;
 }
 
-// A trained encoder changes the instance embeddings: the evaluated splits are embedded again.
-void refresh_eval_embeddings(Setup& s) {
-  if (!s.train_encoder) return;
+// The evaluated splits' instance embeddings, made at the first evaluation that needs them (not before step
+// 1) and kept; a trained encoder changes them, so then they are made again at every evaluation.
+void eval_embeddings(Setup& s) {
+  if (!s.encoder) return;
   const auto& c = s.cfg;
-  s.eval_emb = encode_instances(*s.encoder, s.eval_items, iota(s.eval_items.size()), c.encoder_pooling,
-                                c.eval_batch_size, s.encoder_pad);
-  for (auto& e : s.extra_evals)
-    e.emb = encode_instances(*s.encoder, e.items, iota(e.items.size()), c.encoder_pooling, c.eval_batch_size,
-                             s.encoder_pad);
+  auto embed = [&](at::Tensor& emb, const std::vector<TrainItem>& items) {
+    if (emb.defined() && !s.train_encoder) return;
+    emb = encode_instances(*s.encoder, items, iota(items.size()), c.encoder_pooling, c.eval_batch_size, s.encoder_pad);
+  };
+  embed(s.eval_emb, s.eval_items);
+  for (auto& e : s.extra_evals) embed(e.emb, e.items);
 }
 
 // The eval split scored with the run's method: label log-likelihoods (GLUE, in-domain tasks) or
@@ -365,8 +363,8 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
 
   const at::ScalarType amp = parse_autocast(cfg.autocast, fm.device(), "--autocast");
   auto evaluate_and_track = [&](int64_t step) {
+    eval_embeddings(s);  // outside autocast, as the training steps embed
     AutocastGuard amp_guard(fm.device(), amp);
-    refresh_eval_embeddings(s);
     auto res = evaluate_run(s);
     if (log) log->log_eval(step, res.metrics);
     for (auto& e : s.extra_evals) {
@@ -529,6 +527,7 @@ int run_evaluation(const std::string& run_dir, const std::string& split, const s
   // Default: the split the task reports (dev for GLUE and the generated tasks, test for code tasks).
   auto s = prepare(cfg, split.empty() ? task_info(cfg.task).eval_split : split, false);
   s.method->load(run_dir + "/adapter");
+  eval_embeddings(s);  // outside autocast, as training embedded
   AutocastGuard amp(s.fm->device(), parse_autocast(cfg.autocast, s.fm->device(), "--autocast"));
   LOPA_CHECK(details_path.empty() || is_generation_task(cfg.task),
              "lopa eval: --details is for the code tasks (mbpp, cruxeval-i, cruxeval-o)");
