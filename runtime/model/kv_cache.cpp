@@ -79,9 +79,15 @@ void KVCache::reserve(int64_t t) {
   capacity_ = cap;
 }
 
+namespace {
+void check_fits(const at::Tensor& k, int64_t batch, int64_t kv_heads, int64_t head_dim) {
+  LOPA_CHECK(k.dim() == 4 && k.size(0) == batch && k.size(1) == kv_heads && k.size(3) == head_dim, "KVCache: keys of shape ",
+             shape_string(k.sizes()), " do not fit a cache of batch ", batch, ", ", kv_heads, " kv heads, head_dim ", head_dim);
+}
+}  // namespace
+
 std::pair<at::Tensor, at::Tensor> KVCache::append(int64_t layer, const at::Tensor& k, const at::Tensor& v) {
-  LOPA_CHECK(k.size(0) == batch_ && k.size(1) == kv_heads_ && k.size(3) == head_dim_, "KVCache: keys of shape ",
-             shape_string(k.sizes()), " do not fit a cache of batch ", batch_, ", ", kv_heads_, " kv heads, head_dim ", head_dim_);
+  check_fits(k, batch_, kv_heads_, head_dim_);
   const int64_t t = k.size(2);
   const int64_t base = (prefix_in_buffer_ ? prefix_len_ : 0) + len_;
   // The buffer stores constants; gradients (if any) flow through the current step's k/v and the prefix.
@@ -89,23 +95,11 @@ std::pair<at::Tensor, at::Tensor> KVCache::append(int64_t layer, const at::Tenso
   v_[layer].narrow(2, base, t).copy_(v.detach());
   const bool grad = k.requires_grad() || v.requires_grad() || !prefix_k_.empty();
   if (!grad) return {k_[layer].narrow(2, 0, base + t), v_[layer].narrow(2, 0, base + t)};
-  std::vector<at::Tensor> ks, vs;
-  if (!prefix_k_.empty()) {
-    ks.push_back(prefix_k_[layer]);
-    vs.push_back(prefix_v_[layer]);
-  }
-  if (base > 0) {
-    ks.push_back(k_[layer].narrow(2, 0, base));
-    vs.push_back(v_[layer].narrow(2, 0, base));
-  }
-  ks.push_back(k);
-  vs.push_back(v);
-  return {at::cat(ks, 2), at::cat(vs, 2)};
+  return attend(layer, k, v);  // length is advanced after all layers: attend sees the positions before k
 }
 
 std::pair<at::Tensor, at::Tensor> KVCache::attend(int64_t layer, const at::Tensor& k, const at::Tensor& v) const {
-  LOPA_CHECK(k.size(0) == batch_ && k.size(1) == kv_heads_ && k.size(3) == head_dim_, "KVCache: keys of shape ",
-             shape_string(k.sizes()), " do not fit a cache of batch ", batch_, ", ", kv_heads_, " kv heads, head_dim ", head_dim_);
+  check_fits(k, batch_, kv_heads_, head_dim_);
   const int64_t held = (prefix_in_buffer_ ? prefix_len_ : 0) + len_;
   std::vector<at::Tensor> ks, vs;
   if (!prefix_k_.empty()) {
