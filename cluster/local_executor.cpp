@@ -96,7 +96,10 @@ int run_local(const Plan& plan, const LocalRunOptions& options, std::ostream& ou
   }
   const int total = int(plan.cells.size());
   out << "[sweep " << spec.name << "] " << total << " cells: " << skipped << " already completed, " << queue.size()
-      << " to run, " << jobs << " at once x " << R << " rank(s), " << threads << " thread(s) per rank, up to "
+      << " to run, " << jobs << " at once x " << R << " rank(s), "
+      << (std::getenv("OMP_NUM_THREADS") ? std::string("OMP_NUM_THREADS=") + std::getenv("OMP_NUM_THREADS")
+                                         : std::to_string(threads))
+      << " thread(s) per rank, up to "
       << max_attempts << " attempt(s) each; logs in " << P.dir() << "/logs" << std::endl;
 
   struct sigaction sa {}, old_int {}, old_term {};

@@ -9,7 +9,7 @@
 #include "runtime/base/error.h"
 #include "runtime/model/activation.h"
 #include "runtime/model/architecture.h"
-#include "runtime/model/attention.h"
+#include "runtime/model/arch/gpt2.h"
 
 namespace lopa {
 namespace {
@@ -55,28 +55,13 @@ class CodeSage : public Architecture {
     s.lm_head = mlm_ && !c.tie_word_embeddings ? "lm_head" : "";
     s.optional_prefixes = {"transformer."};
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      const std::string p = pre + "h." + std::to_string(l) + ".";
-      LayerSpec L;
-      L.norms = {p + "ln_1", p + "ln_2"};
-      auto& P = L.projections;
-      P.push_back(column_parallel(Role::Q, Shard::QueryHeads, d, d, p + "attn.c_attn", true, 0));
-      P.push_back(column_parallel(Role::K, Shard::KVHeads, d, d, p + "attn.c_attn", true, d));
-      P.push_back(column_parallel(Role::V, Shard::KVHeads, d, d, p + "attn.c_attn", true, 2 * d));
-      P.push_back(row_parallel(Role::O, Shard::QueryHeads, d, d, p + "attn.c_proj", true));
-      P.push_back(column_parallel(Role::FcIn, Shard::Features, d, F, p + "mlp.c_fc", true));
-      P.push_back(row_parallel(Role::FcOut, Shard::Features, F, d, p + "mlp.c_proj", true));
-      for (auto& q : P) q.transposed = true;  // Conv1D
-      s.layers.push_back(std::move(L));
+      s.layers.push_back(gpt2_layer(pre + "h." + std::to_string(l) + ".", d, F));
     }
     return s;
   }
 
   at::Tensor block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp) const override {
-    auto h = b.norms[0].forward(x);
-    auto a = attention(b[Role::Q].forward(h, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
-    auto y = b[Role::O].forward(a, tp) + x;
-    h = b.norms[1].forward(y);
-    return y + b[Role::FcOut].forward(activate(act_, b[Role::FcIn].forward(h, tp)), tp);
+    return gpt2_block(b, x, attention, tp, act_);
   }
 
   std::vector<std::string> default_lora_modules() const override { return {"c_attn"}; }

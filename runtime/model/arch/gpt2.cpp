@@ -2,12 +2,37 @@
 // x += c_proj(attn(ln_1(x))); x += mlp.c_proj(act(c_fc(ln_2(x)))), Conv1D weights stored [in, out]
 // (c_attn holds q | k | v), the LM head tied to wte. Hub checkpoints (gpt2, distilgpt2) store the
 // keys without the "transformer." prefix, with attn.bias / masked_bias buffers that are ignored.
+#include "runtime/model/arch/gpt2.h"
+
 #include "runtime/base/error.h"
 #include "runtime/model/activation.h"
 #include "runtime/model/architecture.h"
 #include "runtime/model/attention.h"
 
 namespace lopa {
+
+LayerSpec gpt2_layer(const std::string& p, int64_t d, int64_t F) {
+  LayerSpec L;
+  L.norms = {p + "ln_1", p + "ln_2"};
+  auto& P = L.projections;
+  P.push_back(column_parallel(Role::Q, Shard::QueryHeads, d, d, p + "attn.c_attn", true, 0));
+  P.push_back(column_parallel(Role::K, Shard::KVHeads, d, d, p + "attn.c_attn", true, d));
+  P.push_back(column_parallel(Role::V, Shard::KVHeads, d, d, p + "attn.c_attn", true, 2 * d));
+  P.push_back(row_parallel(Role::O, Shard::QueryHeads, d, d, p + "attn.c_proj", true));
+  P.push_back(column_parallel(Role::FcIn, Shard::Features, d, F, p + "mlp.c_fc", true));
+  P.push_back(row_parallel(Role::FcOut, Shard::Features, F, d, p + "mlp.c_proj", true));
+  for (auto& q : P) q.transposed = true;  // Conv1D
+  return L;
+}
+
+at::Tensor gpt2_block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp, Activation act) {
+  auto h = b.norms[0].forward(x);
+  auto a = attention(b[Role::Q].forward(h, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
+  auto y = b[Role::O].forward(a, tp) + x;
+  h = b.norms[1].forward(y);
+  return y + b[Role::FcOut].forward(activate(act, b[Role::FcIn].forward(h, tp)), tp);
+}
+
 namespace {
 
 class Gpt2 : public Architecture {
@@ -47,28 +72,13 @@ class Gpt2 : public Architecture {
     s.lm_head = c.tie_word_embeddings ? "" : "lm_head";
     s.optional_prefixes = {"transformer."};
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      const std::string p = "transformer.h." + std::to_string(l) + ".";
-      LayerSpec L;
-      L.norms = {p + "ln_1", p + "ln_2"};
-      auto& P = L.projections;
-      P.push_back(column_parallel(Role::Q, Shard::QueryHeads, d, d, p + "attn.c_attn", true, 0));
-      P.push_back(column_parallel(Role::K, Shard::KVHeads, d, d, p + "attn.c_attn", true, d));
-      P.push_back(column_parallel(Role::V, Shard::KVHeads, d, d, p + "attn.c_attn", true, 2 * d));
-      P.push_back(row_parallel(Role::O, Shard::QueryHeads, d, d, p + "attn.c_proj", true));
-      P.push_back(column_parallel(Role::FcIn, Shard::Features, d, F, p + "mlp.c_fc", true));
-      P.push_back(row_parallel(Role::FcOut, Shard::Features, F, d, p + "mlp.c_proj", true));
-      for (auto& q : P) q.transposed = true;  // Conv1D
-      s.layers.push_back(std::move(L));
+      s.layers.push_back(gpt2_layer("transformer.h." + std::to_string(l) + ".", d, F));
     }
     return s;
   }
 
   at::Tensor block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp) const override {
-    auto h = b.norms[0].forward(x);
-    auto a = attention(b[Role::Q].forward(h, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
-    auto y = b[Role::O].forward(a, tp) + x;
-    h = b.norms[1].forward(y);
-    return y + b[Role::FcOut].forward(activate(act_, b[Role::FcIn].forward(h, tp)), tp);
+    return gpt2_block(b, x, attention, tp, act_);
   }
 
   std::vector<std::string> default_lora_modules() const override { return {"c_attn"}; }
