@@ -42,7 +42,7 @@ EvalResult evaluate_items(const std::string& task, const std::vector<Example>& e
       e = enc.index_select(0, rows_item);
     }
     at::Tensor labels;
-    auto hidden = method_forward(method, fm, batch, e, labels);
+    auto hidden = method_forward(method, fm, batch, e, labels, {}, /*labelled_tail=*/true);
     auto seq = sequence_log_likelihood(fm, hidden, labels);
     auto acc = seq.accessor<double, 1>();
     for (size_t r = 0; r < batch.item.size(); ++r) ll[batch.item[r]][batch.candidate[r]] = acc[r];

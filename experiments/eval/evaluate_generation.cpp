@@ -58,7 +58,7 @@ EvalResult evaluate_generation(const std::string& task, const std::vector<Exampl
     at::Tensor labels;
     at::Tensor e_rows;
     if (method.needs_encoder()) e_rows = enc.index_select(0, at::tensor(batch.item, at::kLong).to(enc.device()));
-    auto hidden = method_forward(method, fm, batch, e_rows, labels);
+    auto hidden = method_forward(method, fm, batch, e_rows, labels, {}, /*labelled_tail=*/true);
     auto seq = sequence_log_likelihood(fm, hidden, labels);
     auto acc = seq.accessor<double, 1>();
     for (size_t r = 0; r < batch.item.size(); ++r) {

@@ -40,7 +40,7 @@ at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& i
 }
 
 at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& enc,
-                          at::Tensor& labels, const InputLayout& layout) {
+                          at::Tensor& labels, const InputLayout& layout, bool labelled_tail) {
   const auto dev = fm.device();
   auto ids = batch.ids.to(dev), mask = batch.mask.to(dev);
   labels = batch.labels.to(dev);
@@ -63,12 +63,18 @@ at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch,
     // padding the real tokens get the positions their ids would give.
     pos = fm.architecture().embeds_position_ids(B, embeds.size(1), dev) + method.cache_prefix_length();
   }
+  int64_t keep_from = 0;
+  if (labelled_tail && fm.causal()) {
+    const auto labelled = labels.ne(-100).any(0).nonzero();
+    if (labelled.numel() > 0) keep_from = std::max<int64_t>(0, labelled.min().item<int64_t>() - 1);
+    labels = labels.narrow(1, keep_from, labels.size(1) - keep_from);
+  }
   if (method.cache_prefix_length() > 0) {
     auto cache = KVCache::for_model(fm, B, embeds.size(1));
     method.seed_cache(cache, fm, B);
-    return fm.forward(embeds, mask, &cache, pos);
+    return fm.forward(embeds, mask, &cache, pos, keep_from);
   }
-  return fm.forward(embeds, mask, nullptr, pos);
+  return fm.forward(embeds, mask, nullptr, pos, keep_from);
 }
 
 at::Tensor sequence_log_likelihood(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels) {

@@ -32,9 +32,11 @@ struct InputLayout {
 
 // The FM's final hidden states for `batch` with `method` applied. `encoder_embedding` (B×H) is used
 // when method.needs_encoder(). Returns hidden B×(P+T)×d and sets `labels` to the matching B×(P+T)
-// labels (P = soft-prompt length).
+// labels (P = soft-prompt length). labelled_tail (a causal FM): only the columns from the one before
+// the first labelled column on — all that a causal-LM loss or log-likelihood reads — with `labels`
+// cut alike; the FM's last block then runs for those positions only.
 at::Tensor method_forward(Method& method, CausalLM& fm, const TokenBatch& batch, const at::Tensor& encoder_embedding,
-                          at::Tensor& labels, const InputLayout& layout = {});
+                          at::Tensor& labels, const InputLayout& layout = {}, bool labelled_tail = false);
 
 // Σ over target tokens of log p(token | everything before it), per row of `labels` (B), float64 on CPU.
 at::Tensor sequence_log_likelihood(const CausalLM& fm, const at::Tensor& hidden, const at::Tensor& labels);

@@ -16,7 +16,7 @@ double micro_batch_backward(Method& method, CausalLM& fm, const TokenBatch& batc
   {
     AutocastGuard amp(fm.device(), autocast);  // forward only: backward replays the recorded casts
     at::Tensor labels;
-    auto hidden = method_forward(method, fm, batch, enc, labels);
+    auto hidden = method_forward(method, fm, batch, enc, labels, {}, /*labelled_tail=*/true);
     loss = fm.lm_loss(hidden, labels).to(at::kFloat);
   }
   (loss * scale).backward();

@@ -41,33 +41,36 @@ Attention::Attention(const AttentionShape& shape, const at::Tensor& mask_all, bo
 }
 
 at::Tensor Attention::operator()(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in) const {
-  const int64_t B = q_in.size(0), T = q_in.size(1), Hl = s_.heads_local, KVl = s_.kv_heads_local, hd = s_.head_dim,
-                G = Hl / KVl;
+  const int64_t B = q_in.size(0), Tq = q_in.size(1), T = k_in.size(1), Hl = s_.heads_local, KVl = s_.kv_heads_local,
+                hd = s_.head_dim, G = Hl / KVl;
   const auto dt = q_in.scalar_type();
-  auto q = q_in.view({B, T, Hl, hd}).transpose(1, 2);   // B × Hl × T × hd
-  auto k = k_in.view({B, T, KVl, hd}).transpose(1, 2);  // B × KVl × T × hd
+  // The queries are the last Tq positions: their rows of the rotary tables and of the mask.
+  auto last_rows = [&](const at::Tensor& t) { return !t.defined() || Tq == T ? t : t.narrow(2, T - Tq, Tq); };
+  auto q = q_in.view({B, Tq, Hl, hd}).transpose(1, 2);  // B × Hl × Tq × hd
+  auto k = k_in.view({B, T, KVl, hd}).transpose(1, 2);   // B × KVl × T × hd
   auto v = v_in.view({B, T, KVl, hd}).transpose(1, 2);
-  q = rotate_heads(q, s_.rotary, s_.rotary_dim, cos_, sin_).to(dt);
+  q = rotate_heads(q, s_.rotary, s_.rotary_dim, last_rows(cos_), last_rows(sin_)).to(dt);
   k = rotate_heads(k, s_.rotary, s_.rotary_dim, cos_, sin_).to(dt);
   at::Tensor keys = k, values = v;
   // A bidirectional encoder's cache holds a prefix only: its own keys are never reused, so not stored.
   if (cache_) std::tie(keys, values) = s_.causal ? cache_->append(layer_, k, v) : cache_->attend(layer_, k, v);
   const int64_t S = keys.size(2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  auto qg = q.reshape({B, KVl, G * T, hd});
+  auto qg = q.reshape({B, KVl, G * Tq, hd});
   const bool up = s_.fp32_scores && dt != at::kFloat;
   auto scores = at::matmul(up ? qg.to(at::kFloat) : qg, (up ? keys.to(at::kFloat) : keys).transpose(2, 3))
-                    .mul_(scale);  // B × KVl × (G·T) × S
-  if (bias_.defined() || scores.scalar_type() != at::kFloat) {
-    auto sc = scores.to(at::kFloat).view({B, KVl, G, T, S});
-    if (bias_.defined()) sc = sc + bias_.unsqueeze(1);
-    scores = sc.view({B, KVl, G * T, S});
+                    .mul_(scale);  // B × KVl × (G·Tq) × S
+  const auto bias = last_rows(bias_);
+  if (bias.defined() || scores.scalar_type() != at::kFloat) {
+    auto sc = scores.to(at::kFloat).view({B, KVl, G, Tq, S});
+    if (bias.defined()) sc = sc + bias.unsqueeze(1);
+    scores = sc.view({B, KVl, G * Tq, S});
   }
   auto probs = at::softmax(scores, -1).to(dt);
-  return at::matmul(probs, values)  // B × KVl × (G·T) × hd
-      .view({B, Hl, T, hd})
+  return at::matmul(probs, values)  // B × KVl × (G·Tq) × hd
+      .view({B, Hl, Tq, hd})
       .transpose(1, 2)
-      .reshape({B, T, Hl * hd});
+      .reshape({B, Tq, Hl * hd});
 }
 
 }  // namespace lopa

@@ -32,7 +32,16 @@ class Attention {
             const at::Tensor& inv_freq, at::ScalarType dtype, KVCache* cache, int64_t T);
 
   void set_layer(int64_t layer) { layer_ = layer; }
-  // q: B × T × Hl·hd, k, v: B × T × KVl·hd (this rank's heads, before rotary) → B × T × Hl·hd.
+  // From now on (the last block) only positions from..T-1 query: a block computes its queries, its
+  // residual stream and its MLP for those positions only (queries(x)), and keys and values for all.
+  // Nothing after the last block reads the other positions' states when only the loss's are needed.
+  void keep_queries_from(int64_t from) { query_from_ = from; }
+  // x: B × T × … → the querying positions' rows, B × (T - from) × ….
+  at::Tensor queries(const at::Tensor& x) const {
+    return query_from_ == 0 ? x : x.narrow(1, query_from_, x.size(1) - query_from_);
+  }
+  // q: B × Tq × Hl·hd, the last Tq of the T positions of k, v: B × T × KVl·hd (this rank's heads, before
+  // rotary) → B × Tq × Hl·hd.
   at::Tensor operator()(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) const;
 
  private:
@@ -41,6 +50,7 @@ class Attention {
   at::Tensor cos_, sin_;  // B × 1 × T × (rotary table width)
   KVCache* cache_ = nullptr;
   int64_t layer_ = 0;
+  int64_t query_from_ = 0;
 };
 
 }  // namespace lopa

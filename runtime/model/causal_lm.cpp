@@ -222,11 +222,13 @@ at::Tensor CausalLM::embed(const at::Tensor& ids) const {
 }
 
 at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& attention_mask, KVCache* cache,
-                             const at::Tensor& position_ids) const {
+                             const at::Tensor& position_ids, int64_t keep_from) const {
   const auto& c = config();
   LOPA_CHECK(inputs_embeds.dim() == 3 && inputs_embeds.size(2) == c.hidden_size, "CausalLM::forward: inputs_embeds ",
              shape_string(inputs_embeds.sizes()), " must be B × T × ", c.hidden_size);
   const int64_t B = inputs_embeds.size(0), T = inputs_embeds.size(1);
+  LOPA_CHECK(keep_from >= 0 && keep_from < std::max<int64_t>(T, 1), "CausalLM::forward: keep_from ", keep_from,
+             " outside the ", T, " input positions");
   const int64_t P = cache ? cache->prefix_length() : 0, past = cache ? cache->length() : 0;
   if (cache) LOPA_CHECK(cache->batch() == B, "CausalLM::forward: batch ", B, " but the cache holds ", cache->batch());
   // An encoder attends over the whole input at once: a cache may hold a prefix (prefix tuning, every position
@@ -301,7 +303,12 @@ at::Tensor CausalLM::forward(const at::Tensor& inputs_embeds, const at::Tensor& 
   auto& tpc = *pg_.tp;
   for (size_t l = 0; l < blocks_.size(); ++l) {
     attention.set_layer(static_cast<int64_t>(l));
+    if (l + 1 == blocks_.size()) attention.keep_queries_from(keep_from);
     x = arch_->block(blocks_[l], x, attention, tpc);
+  }
+  if (blocks_.empty()) {
+    attention.keep_queries_from(keep_from);
+    x = attention.queries(x);
   }
   if (store) cache->advance(new_mask);
   return final_norm_.weight.defined() ? final_norm_.forward(x) : x;

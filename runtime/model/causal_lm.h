@@ -51,6 +51,7 @@ class CausalLM {
 
   const ModelConfig& config() const { return arch_->config(); }
   const Architecture& architecture() const { return *arch_; }
+  bool causal() const { return spec_.causal; }  // false: a bidirectional encoder
   const ProcessGroup& process_group() const { return pg_; }
   at::ScalarType dtype() const { return dtype_; }
   c10::Device device() const { return pg_.device; }
@@ -76,9 +77,11 @@ class CausalLM {
   // hidden states B × T × d. Causal (bidirectional for an encoder) + padding masks; positions from the mask's cumulative sum (left
   // padding works) unless position_ids (B × T) are given. With a cache, new keys/values are appended
   // and the mask may cover cached + new positions (B × (past + T), HF convention; or prefix + past + T)
-  // or the new positions only (B × T).
+  // or the new positions only (B × T). keep_from > 0: only positions keep_from … T-1 are returned
+  // (B × (T - keep_from) × d), their states exactly as in the whole output; the last block computes its
+  // queries, MLP and residual for those only (about 1/L of the work saved when only a loss's tail is read).
   at::Tensor forward(const at::Tensor& inputs_embeds, const at::Tensor& attention_mask, KVCache* cache = nullptr,
-                     const at::Tensor& position_ids = {}) const;
+                     const at::Tensor& position_ids = {}, int64_t keep_from = 0) const;
 
   // hidden … × d → full-vocabulary logits … × V (gathered over tp); a masked LM's head transform
   // (dense → act → norm) first. Throws for a base encoder, which has no vocabulary head.

@@ -87,8 +87,9 @@ class Llama : public Architecture {
 
   at::Tensor block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp) const override {
     auto h = b.norms[0].forward(x);
-    auto a = attention(b[Role::Q].forward(h, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
-    auto y = x + b[Role::O].forward(a, tp);
+    auto a =
+        attention(b[Role::Q].forward(attention.queries(h), tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
+    auto y = attention.queries(x) + b[Role::O].forward(a, tp);
     h = b.norms[1].forward(y);
     return y + b[Role::Down].forward(activate(act_, b[Role::Gate].forward(h, tp)) * b[Role::Up].forward(h, tp), tp);
   }

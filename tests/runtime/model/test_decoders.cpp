@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include "model_test_util.h"
+#include "runtime/distributed/process_group.h"
+#include "runtime/model/causal_lm.h"
+#include "runtime/model/kv_cache.h"
 
 using namespace lopa::testing;
 
@@ -124,6 +127,65 @@ TEST(Decoders, PhiMatchesReference) { expect_matches_reference("phi", make_refer
 
 TEST(Decoders, PhiGroupedQueryAttention) {
   expect_matches_reference("phi", make_reference_model("phi", "pg", "", {{"num_key_value_heads", 2}, {"rope_theta", 500.0}}));
+}
+
+// forward(…, keep_from) runs the last block for positions keep_from … T-1 only (the training loss and
+// scoring read no others): those states and the input gradients through them must equal the whole
+// forward's, for every decoder family, a right-padded batch, and a trainable KV prefix (prefix tuning).
+TEST(Decoders, KeepFromEqualsTheTailOfTheWholeForward) {
+  const std::vector<std::pair<std::string, std::string>> models = {
+      {"llama", stories_dir()},
+      {"gpt2", make_reference_model("gpt2", "kg", "")},
+      {"codegen", make_reference_model("codegen", "kc", "--no-buffers")},
+      {"phi", make_reference_model("phi", "kp", "", {{"num_key_value_heads", 2}})}};
+  for (const auto& [family, dir] : models) {
+    auto fm = lopa::CausalLM::load(dir, lopa::ProcessGroup::single());
+    const int64_t B = 2, T = 9, from = 5, d = fm.hidden_size();
+    at::manual_seed(7);
+    auto ids = at::randint(3, std::min<int64_t>(fm.vocab_size(), 200), {B, T}, at::kLong);
+    auto mask = at::ones({B, T}, at::kLong);
+    mask[1].narrow(0, 7, 2).fill_(0);  // right padding
+    auto weights = at::randn({B, T - from, d});  // a loss on the tail only
+    for (const bool prefix : {false, true}) {
+      auto run_forward = [&](int64_t keep_from, at::Tensor& grad, at::Tensor& prefix_grad) {
+        auto x = fm.embed(ids).detach().requires_grad_(true);
+        at::Tensor k0;
+        lopa::KVCache cache;
+        if (prefix) {  // a 3-position trainable prefix in every layer, as prefix tuning seeds it
+          cache = lopa::KVCache::for_model(fm, B, T);
+          std::vector<at::Tensor> ks, vs;
+          at::manual_seed(11);
+          for (int64_t l = 0; l < fm.num_layers(); ++l) {
+            const auto shape = std::vector<int64_t>{B, fm.config().num_key_value_heads, 3, fm.config().head_dim};
+            ks.push_back(at::randn(shape).requires_grad_(true));
+            vs.push_back(at::randn(shape));
+          }
+          k0 = ks[0];
+          cache.set_prefix(ks, vs);
+        }
+        auto h = fm.forward(x, mask, prefix ? &cache : nullptr, {}, keep_from);
+        auto tail = h.narrow(1, from - keep_from, T - from);
+        (tail * weights).sum().backward();
+        grad = x.grad();
+        if (prefix) prefix_grad = k0.grad();
+        return tail.detach();
+      };
+      at::Tensor g_all, g_tail, p_all, p_tail;
+      const auto all = run_forward(0, g_all, p_all), tail = run_forward(from, g_tail, p_tail);
+      const double scale = all.abs().max().item<double>();
+      EXPECT_LT((tail - all).abs().max().item<double>(), 1e-5 * scale) << family << " prefix " << prefix;
+      EXPECT_LT((g_tail - g_all).abs().max().item<double>(), 1e-5 * g_all.abs().max().item<double>())
+          << family << " prefix " << prefix;
+      EXPECT_GT(g_all.narrow(1, 0, from).abs().max().item<double>(), 1e-6) << family;  // earlier inputs matter
+      if (prefix) EXPECT_LT((p_tail - p_all).abs().max().item<double>(), 1e-5 * p_all.abs().max().item<double>());
+    }
+    // The kept rows are the last ones: they differ from the whole output's rows one column earlier.
+    auto whole = fm.forward(fm.embed(ids), mask, nullptr, {}, 0).detach();
+    auto kept = fm.forward(fm.embed(ids), mask, nullptr, {}, from).detach();
+    ASSERT_EQ(kept.size(1), T - from);
+    EXPECT_GT((kept - whole.narrow(1, from - 1, T - from)).abs().max().item<double>(), 1e-3) << family;
+    EXPECT_THROW(fm.forward(fm.embed(ids), mask, nullptr, {}, T), std::exception);
+  }
 }
 
 TEST(Decoders, TensorParallelEqualsOneRank) {
