@@ -187,8 +187,9 @@ void Engine::admit(const std::shared_ptr<Job>& job) {
     const int64_t T = embeds.size(1);
     auto cache = KVCache::for_model(fm_, 1, T + 1);
     if (a && a->prefix_length() > 0) cache.set_prefix(a->prefix_k, a->prefix_v);
-    auto h = fm_.forward(embeds, at::ones({1, T}, at::TensorOptions().dtype(at::kLong).device(fm_.device())), &cache);
-    auto logits = fm_.lm_logits(h.select(1, T - 1)).to(at::kCPU, at::kFloat);
+    auto h = fm_.forward(embeds, at::ones({1, T}, at::TensorOptions().dtype(at::kLong).device(fm_.device())), &cache,
+                         {}, T - 1);  // only the last position's state is read
+    auto logits = fm_.lm_logits(h.select(1, 0)).to(at::kCPU, at::kFloat);
     row->gen = at::detail::createCPUGenerator(job->params.seed);
     {
       std::lock_guard<std::mutex> lk(mu_);

@@ -84,8 +84,9 @@ std::vector<std::vector<int64_t>> generate(const CausalLM& model, const std::vec
   std::vector<bool> done(B, false);
   int64_t n_done = 0;
 
-  auto h = model.forward(embeds, mask, &cache);
-  auto last = h.select(1, h.size(1) - 1);  // B × d
+  // Only the last column's state is read (left padding: the last real token of every row).
+  auto h = model.forward(embeds, mask, &cache, {}, embeds.size(1) - 1);
+  auto last = h.select(1, 0);  // B × d
   for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
     auto logits = model.lm_logits(last).to(at::kCPU, at::kFloat);  // B × V
     // NaN logits argmax to token 0: a diverged checkpoint would "generate" [0, 0, ...] without a word.
