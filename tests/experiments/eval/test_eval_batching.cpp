@@ -92,13 +92,16 @@ TEST(EvalBatching, SortedBatchesGiveEachItemItsOwnResult) {
   }
   EXPECT_EQ(order.front(), 1);
 
-  // Encoder rows: a scrambled index list (with a repeat) in batches of 3 equals each item embedded alone.
+  // Encoder rows: a scrambled index list (with a repeat) in batches of 3 equals each item embedded alone:
+  // the last state of the whole model's forward over its unpadded tokens (the decoder's pooling).
   at::NoGradGuard no_grad;
   const std::vector<int64_t> idx = {3, 1, 6, 1, 0, 4, 2, 5};
   const auto batched = encode_instances(fm, items, idx, "auto", 3, pad);
   ASSERT_EQ(batched.size(0), static_cast<int64_t>(idx.size()));
   for (size_t r = 0; r < idx.size(); ++r) {
-    const auto alone = encode_instances(fm, items, {idx[r]}, "auto", 1, pad);
+    const auto& in = items[idx[r]].encoder_input;
+    const auto ids = at::tensor(in, at::kLong).view({1, static_cast<int64_t>(in.size())});
+    const auto alone = fm.forward(fm.embed(ids), at::Tensor()).select(1, ids.size(1) - 1);
     EXPECT_LT((batched[r] - alone[0]).abs().max().item<double>(), 1e-5) << "row " << r << " (item " << idx[r] << ")";
   }
 
