@@ -31,11 +31,8 @@ at::Tensor encode_instances(const CausalLM& enc, const std::vector<TrainItem>& i
     mask = mask.to(enc.device());
     // Positions as the family computes them (RoBERTa counts from padding_idx + 1 over real tokens).
     int64_t keep_from = 0;
-    if (rule == Pooling::Last && enc.causal()) {
-      // Only each row's last real state is read: the last block runs from the earliest of them on.
-      const int64_t T = ids.size(1);
-      keep_from = (at::arange(T, mask.options()).unsqueeze(0) * (mask != 0)).amax(1).min().item<int64_t>();
-    }
+    // Only each row's last real state is read: the last block runs from the earliest of them on.
+    if (rule == Pooling::Last && enc.causal()) keep_from = last_real_positions(mask).min().item<int64_t>();
     auto hidden = enc.forward(enc.embed(ids), mask, nullptr, enc.architecture().position_ids(ids), keep_from);
     const auto kept_mask = mask.narrow(1, keep_from, mask.size(1) - keep_from);
     out.push_back(pool_hidden(hidden.to(at::kFloat), kept_mask, rule).contiguous());

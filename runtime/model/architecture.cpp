@@ -63,7 +63,8 @@ ProjectionSpec row_parallel(Role role, Shard shard, int64_t in, int64_t out, std
 at::Tensor parallel_block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp, Activation act) {
   auto h = b.norms[0].forward(x);
   const auto hq = attention.queries(h);
-  auto a = b[Role::O].forward(attention(b[Role::Q].forward(hq, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp)), tp);
+  auto a = b[Role::O].forward(
+      attention(b[Role::Q].forward(hq, tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp)), tp);
   auto m = b[Role::FcOut].forward(activate(act, b[Role::FcIn].forward(hq, tp)), tp);
   return a + m + attention.queries(x);
 }

@@ -24,6 +24,10 @@ Pooling resolve_pooling(const Architecture& arch, std::optional<Pooling> request
   return p;
 }
 
+at::Tensor last_real_positions(const at::Tensor& mask) {
+  return (at::arange(mask.size(1), mask.options()).unsqueeze(0) * (mask != 0)).amax(1);
+}
+
 at::Tensor pool_hidden(const at::Tensor& hidden, const at::Tensor& mask, Pooling p) {
   LOPA_CHECK(hidden.dim() == 3, "pool_hidden: hidden ", shape_string(hidden.sizes()), " must be B × T × d");
   const int64_t B = hidden.size(0), T = hidden.size(1);
@@ -39,7 +43,7 @@ at::Tensor pool_hidden(const at::Tensor& hidden, const at::Tensor& mask, Pooling
       return mean / mean.norm(2, -1, /*keepdim=*/true).clamp_min(1e-12);
     }
     case Pooling::Last: {
-      auto idx = (at::arange(T, m.options()).unsqueeze(0) * (m != 0)).amax(1);  // B
+      auto idx = last_real_positions(m);
       return hidden.gather(1, idx.view({B, 1, 1}).expand({B, 1, hidden.size(2)})).squeeze(1);
     }
     case Pooling::None: break;

@@ -25,6 +25,8 @@ Pooling resolve_pooling(const Architecture& arch, std::optional<Pooling> request
 // transformers' [CLS] / <s> pooling, whatever the mask); Mean: Σ mask·h / Σ mask, then divided by its L2
 // norm (at least 1e-12, as torch's F.normalize); Last: the last position whose mask is 1.
 at::Tensor pool_hidden(const at::Tensor& hidden, const at::Tensor& mask, Pooling p);
+// mask B × T (1 real) → B: each row's last real position (0 for a row with none), what Pooling::Last reads.
+at::Tensor last_real_positions(const at::Tensor& mask);
 
 class Encoder {
  public:

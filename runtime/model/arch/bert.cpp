@@ -83,8 +83,9 @@ ModelSpec BertFamily::spec() const {
 }
 
 at::Tensor BertFamily::block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp) const {
-  auto a = attention(b[Role::Q].forward(attention.queries(x), tp), b[Role::K].forward(x, tp), b[Role::V].forward(x, tp));
-  auto y = b.norms[0].forward(b[Role::O].forward(a, tp) + attention.queries(x));
+  const auto xq = attention.queries(x);  // the positions that query (all but in a last block with keep_from)
+  auto a = attention(b[Role::Q].forward(xq, tp), b[Role::K].forward(x, tp), b[Role::V].forward(x, tp));
+  auto y = b.norms[0].forward(b[Role::O].forward(a, tp) + xq);
   auto m = b[Role::FcOut].forward(activate(act_, b[Role::FcIn].forward(y, tp)), tp);
   return b.norms[1].forward(m + y);
 }

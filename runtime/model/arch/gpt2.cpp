@@ -27,7 +27,8 @@ LayerSpec gpt2_layer(const std::string& p, int64_t d, int64_t F) {
 
 at::Tensor gpt2_block(const Block& b, const at::Tensor& x, Attention& attention, Communicator& tp, Activation act) {
   auto h = b.norms[0].forward(x);
-  auto a = attention(b[Role::Q].forward(attention.queries(h), tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
+  auto a =
+      attention(b[Role::Q].forward(attention.queries(h), tp), b[Role::K].forward(h, tp), b[Role::V].forward(h, tp));
   auto y = b[Role::O].forward(a, tp) + attention.queries(x);
   h = b.norms[1].forward(y);
   return y + b[Role::FcOut].forward(activate(act, b[Role::FcIn].forward(h, tp)), tp);
