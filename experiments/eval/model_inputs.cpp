@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <fstream>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "runtime/base/error.h"
@@ -24,6 +25,14 @@ std::vector<int64_t> int_list(const nlohmann::json& v, const std::string& where,
     out.push_back(x.get<int64_t>());
   }
   return out;
+}
+// One input as a batch of one: ids and (when given) its attention mask, 1 × T.
+std::pair<at::Tensor, at::Tensor> batch_of_one(const ModelInput& x) {
+  const auto lopt = at::TensorOptions().dtype(at::kLong);
+  const int64_t T = static_cast<int64_t>(x.ids.size());
+  at::Tensor mask;
+  if (!x.attention_mask.empty()) mask = at::tensor(x.attention_mask, lopt).view({1, T});
+  return {at::tensor(x.ids, lopt).view({1, T}), mask};
 }
 }  // namespace
 
@@ -71,12 +80,8 @@ std::vector<ModelInput> read_model_inputs(const std::string& path, const Tokeniz
 void write_logits(const CausalLM& model, const std::vector<ModelInput>& inputs,
                   const std::function<void(const std::string&)>& emit) {
   c10::InferenceMode guard;
-  const auto lopt = at::TensorOptions().dtype(at::kLong);
   for (const auto& x : inputs) {
-    const int64_t T = static_cast<int64_t>(x.ids.size());
-    auto ids = at::tensor(x.ids, lopt).view({1, T});
-    at::Tensor mask;
-    if (!x.attention_mask.empty()) mask = at::tensor(x.attention_mask, lopt).view({1, T});
+    const auto [ids, mask] = batch_of_one(x);
     // Positions as transformers' forward makes them without position_ids: 0 … T-1 for most families
     // (right padding leaves the real positions unchanged; lopa's own cumsum default serves left-padded
     // generation), RoBERTa's count of non-pad ids from padding_idx + 1.
@@ -85,7 +90,7 @@ void write_logits(const CausalLM& model, const std::vector<ModelInput>& inputs,
     if (!model.process_group().is_root()) continue;
     nlohmann::json rows = nlohmann::json::array();
     const auto acc = logits.accessor<float, 2>();
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < logits.size(0); ++t) {
       nlohmann::json row = nlohmann::json::array();
       for (int64_t v = 0; v < logits.size(1); ++v) row.push_back(acc[t][v]);
       rows.push_back(std::move(row));
@@ -97,12 +102,8 @@ void write_logits(const CausalLM& model, const std::vector<ModelInput>& inputs,
 void write_embeddings(const Encoder& encoder, const std::vector<ModelInput>& inputs,
                       const std::function<void(const std::string&)>& emit) {
   c10::InferenceMode guard;
-  const auto lopt = at::TensorOptions().dtype(at::kLong);
   for (const auto& x : inputs) {
-    const int64_t T = static_cast<int64_t>(x.ids.size());
-    auto ids = at::tensor(x.ids, lopt).view({1, T});
-    at::Tensor mask;
-    if (!x.attention_mask.empty()) mask = at::tensor(x.attention_mask, lopt).view({1, T});
+    const auto [ids, mask] = batch_of_one(x);
     auto e = encoder.embed(ids, mask).to(at::kCPU, at::kFloat).contiguous();
     if (!encoder.model().process_group().is_root()) continue;
     std::vector<float> v(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
