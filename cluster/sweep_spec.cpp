@@ -15,6 +15,7 @@
 #include "cluster/cell_command.h"
 #include "cluster/train_keys.h"
 #include "runtime/base/error.h"
+#include "runtime/tokenizer/unicode.h"
 
 namespace lopa::cluster {
 
@@ -59,31 +60,6 @@ int launch_int(const std::string& path, const std::string& key, const std::strin
   return int(v);
 }
 
-// Byte offset of the first invalid UTF-8 sequence in `s` (overlong forms, surrogates and code points
-// above U+10FFFF are invalid), or npos.
-size_t invalid_utf8_at(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = (unsigned char)s[i];
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) n = 1, cp = c;
-    else if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
-    else return i;
-    if (i + n > s.size()) return i;
-    for (size_t k = 1; k < n; ++k) {
-      const unsigned char d = (unsigned char)s[i + k];
-      if ((d & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += n;
-  }
-  return std::string::npos;
-}
-
 const char* kSections = "[grid], [grid.METHOD], [fixed], [download], [launch]";
 
 // What the line scan learns: the line of each "section.key" (top-level keys without a section) for
@@ -103,7 +79,7 @@ SpecLines scan_spec_lines(const std::string& path, const std::string& text) {
   int n = 0;
   while (std::getline(in, raw)) {
     ++n;
-    const size_t bad = invalid_utf8_at(raw);
+    const size_t bad = unicode::first_invalid_utf8(raw);
     LOPA_CHECK(bad == std::string::npos, path, ": line ", n, ": invalid UTF-8 at byte ", bad + 1);
     LOPA_CHECK(raw.find('\0') == std::string::npos, path, ": line ", n, ": NUL byte");
     std::string line = raw.substr(0, raw.find('#'));

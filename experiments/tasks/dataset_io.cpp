@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runtime/base/error.h"
+#include "runtime/tokenizer/unicode.h"
 
 namespace lopa {
 
@@ -44,29 +45,6 @@ TextLines read_text_lines(const std::string& path) {
   return out;
 }
 
-size_t invalid_utf8_at(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = (unsigned char)s[i];
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) n = 1, cp = c;
-    else if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
-    else return i;
-    if (i + n > s.size()) return i;
-    for (size_t k = 1; k < n; ++k) {
-      const unsigned char d = (unsigned char)s[i + k];
-      if ((d & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += n;
-  }
-  return std::string::npos;
-}
-
 void fail_no_examples(const std::string& path, const std::string& what, int64_t last_line, const SkippedRows& skipped) {
   if (skipped.count > 0)
     fail(path, ":", skipped.first_line, ": no examples for ", what, ": all ", skipped.count,
@@ -91,14 +69,14 @@ static std::vector<std::string> split_tabs(const std::string& line) {
 TsvTable read_tsv(const std::string& path, bool skip_bad_rows) {
   TextLines tl = read_text_lines(path);
   LOPA_CHECK(!tl.lines.empty(), path, ":1: empty file (expected a header line)");
-  const size_t bad_header = invalid_utf8_at(tl.lines[0]);
+  const size_t bad_header = unicode::first_invalid_utf8(tl.lines[0]);
   LOPA_CHECK(bad_header == std::string::npos, path, ":1: invalid UTF-8 at byte ", bad_header + 1, " of the header");
   TsvTable t;
   t.header = split_tabs(tl.lines[0]);
   t.last_line = (int64_t)tl.lines.size();
   for (size_t i = 1; i < tl.lines.size(); ++i) {
     // The text goes to the tokenizer, which would reject it later without naming the file.
-    const size_t bad = invalid_utf8_at(tl.lines[i]);
+    const size_t bad = unicode::first_invalid_utf8(tl.lines[i]);
     if (bad != std::string::npos) {
       if (skip_bad_rows) {
         ++t.skipped;

@@ -15,10 +15,6 @@ struct TextLines {
 };
 TextLines read_text_lines(const std::string& path);
 
-// Byte offset of the first invalid UTF-8 sequence in `s` (overlong forms, surrogates and code points
-// above U+10FFFF are invalid), or std::string::npos when it is valid.
-size_t invalid_utf8_at(const std::string& s);
-
 // A loader's malformed rows skipped under skip_bad_rows: how many, and the first one's line and
 // reason, so that an empty result can name them.
 struct SkippedRows {

@@ -50,13 +50,15 @@ std::vector<uint32_t> decode(const std::string& s, const char* what) {
   return out;
 }
 
-bool is_valid_utf8(const std::string& s) {
+size_t first_invalid_utf8(const std::string& s) {
   size_t pos = 0;
   uint32_t cp;
   while (pos < s.size())
-    if (!decode_one(s, pos, cp)) return false;
-  return true;
+    if (!decode_one(s, pos, cp)) return pos;
+  return std::string::npos;
 }
+
+bool is_valid_utf8(const std::string& s) { return first_invalid_utf8(s) == std::string::npos; }
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {

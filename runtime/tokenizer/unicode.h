@@ -19,6 +19,8 @@ std::string encode(const std::vector<uint32_t>& cps);
 // Like Rust's String::from_utf8_lossy: each maximal invalid subsequence becomes U+FFFD.
 std::string from_utf8_lossy(const std::string& bytes);
 bool is_valid_utf8(const std::string& s);
+// Byte offset of the first invalid UTF-8 sequence in s (by decode_one's rules), or std::string::npos.
+size_t first_invalid_utf8(const std::string& s);
 
 bool is_letter(uint32_t cp);      // \p{L}
 bool is_number(uint32_t cp);      // \p{N}
