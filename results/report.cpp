@@ -22,8 +22,10 @@ using nlohmann::json;
 
 namespace {
 
-// Config keys that do not make two runs different experiments: the seed and where outputs go.
-const std::set<std::string> kIgnoredKeys = {"seed", "out", "output", "out-dir", "run-dir", "root", "config"};
+// Config keys that do not make two runs different experiments: the seed, where outputs go, and how
+// often checkpoints are written (a resumed run repeats the uninterrupted one exactly).
+const std::set<std::string> kIgnoredKeys = {"seed",    "out",    "output",     "out-dir",     "run-dir",
+                                            "root",    "config", "save-every", "save-initial"};
 
 // Paper order first, anything else after in name order.
 const std::vector<std::string> kMethodOrder = {"fft", "lora", "prefix", "pt", "idpg", "lopa"};

@@ -363,3 +363,28 @@ TEST(Report, AKeyMissingFromAnOlderRunMeansItsDefault) {
   EXPECT_NE(md.find("2 configurations"), std::string::npos) << md;
   fs::remove_all(root);
 }
+
+// Checkpoint frequency is not a hyperparameter: seeds written with and without save-every form one
+// configuration, and the table does not name the key.
+TEST(Report, CheckpointFrequencyDoesNotSplitAConfiguration) {
+  const fs::path root = fs::temp_directory_path() / ("lopa-report-checkpoints-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  write_run(root, {"pt", "sst2", "../shared/models/tiny", 0, "10", "", "0.01", 0.60, 2560});
+  const fs::path sub = root / "resumable";
+  write_run(sub, {"pt", "sst2", "../shared/models/tiny", 1, "10", "", "0.01", 0.70, 2560});
+  for (const auto& e : fs::recursive_directory_iterator(sub)) {
+    if (e.path().filename() != "metrics.h5") continue;
+    const std::string cmd = "/usr/bin/python3 -c \"import h5py,json,sys; f=h5py.File(sys.argv[1],'r+'); "
+                            "c=json.loads(f.attrs['config']); c['save-every']=100; "
+                            "f.attrs['config']=json.dumps(c)\" " + e.path().string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  const Report rep = build_report(root.string(), {});
+  const Cell& c = cell_of(rep, "PT (m=10)", "sst2");
+  EXPECT_EQ(c.num_configs, 1);
+  EXPECT_EQ(c.n, 2);
+  EXPECT_NEAR(c.mean, 0.65, 1e-12);
+  const std::string md = format_report(rep, "md");
+  EXPECT_EQ(md.find("save-every"), std::string::npos) << md;
+  fs::remove_all(root);
+}
