@@ -333,6 +333,18 @@ TEST(Report, RootMustBeADirectory) {
   fs::remove_all(empty);
 }
 
+// Sets `key` to the JSON `value` in the recorded config of every run under `dir` (h5py, as a run logged
+// by a version of lopa that wrote that key would hold it).
+void set_config_key(const fs::path& dir, const std::string& key, const std::string& value) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename() != "metrics.h5") continue;
+    const std::string cmd = "/usr/bin/python3 -c \"import h5py,json,sys; f=h5py.File(sys.argv[1],'r+'); "
+                            "c=json.loads(f.attrs['config']); c[sys.argv[2]]=json.loads(sys.argv[3]); "
+                            "f.attrs['config']=json.dumps(c)\" '" + e.path().string() + "' '" + key + "' '" + value + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
 // A run logged before a training key existed (its config has no such key) is the same configuration as
 // a later run recording the key's default; a run with another value is another configuration.
 TEST(Report, AKeyMissingFromAnOlderRunMeansItsDefault) {
@@ -343,13 +355,7 @@ TEST(Report, AKeyMissingFromAnOlderRunMeansItsDefault) {
     // write_run's config with encoder-lr added, under its own directory.
     const fs::path sub = root / ("new-" + std::to_string(seed) + "-" + value);
     write_run(sub, {"lora", "sst2", "../shared/models/tiny", seed, "", "4", "0.001", best, 4096});
-    for (const auto& e : fs::recursive_directory_iterator(sub)) {
-      if (e.path().filename() != "metrics.h5") continue;
-      const std::string cmd = "/usr/bin/python3 -c \"import h5py,json,sys; f=h5py.File(sys.argv[1],'r+'); "
-                              "c=json.loads(f.attrs['config']); c['encoder-lr']=sys.argv[2]; "
-                              "f.attrs['config']=json.dumps(c)\" " + e.path().string() + " " + value;
-      ASSERT_EQ(std::system(cmd.c_str()), 0);
-    }
+    set_config_key(sub, "encoder-lr", "\"" + value + "\"");
   };
   add_key(1, "1e-5", 0.70);  // the default
   add_key(2, "1e-4", 0.50);  // another configuration
@@ -372,13 +378,7 @@ TEST(Report, CheckpointFrequencyDoesNotSplitAConfiguration) {
   write_run(root, {"pt", "sst2", "../shared/models/tiny", 0, "10", "", "0.01", 0.60, 2560});
   const fs::path sub = root / "resumable";
   write_run(sub, {"pt", "sst2", "../shared/models/tiny", 1, "10", "", "0.01", 0.70, 2560});
-  for (const auto& e : fs::recursive_directory_iterator(sub)) {
-    if (e.path().filename() != "metrics.h5") continue;
-    const std::string cmd = "/usr/bin/python3 -c \"import h5py,json,sys; f=h5py.File(sys.argv[1],'r+'); "
-                            "c=json.loads(f.attrs['config']); c['save-every']=100; "
-                            "f.attrs['config']=json.dumps(c)\" " + e.path().string();
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
-  }
+  set_config_key(sub, "save-every", "100");
   const Report rep = build_report(root.string(), {});
   const Cell& c = cell_of(rep, "PT (m=10)", "sst2");
   EXPECT_EQ(c.num_configs, 1);
