@@ -12,7 +12,7 @@ PACKAGES=(
   libgtest-dev nlohmann-json3-dev
   python3 python3-numpy python3-torch
   bubblewrap gnuplot-nox ccache
-  libcpp-httplib-dev curl
+  libcpp-httplib-dev curl iproute2
   slurm-wlm munge procps
 )
 

@@ -2,7 +2,11 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -425,6 +429,15 @@ int serve(const ServeOptions& opt) {
   const size_t threads = static_cast<size_t>(std::max<int64_t>(32, 4 * opt.max_batch));
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   api.install(svr);
+  // Debian's cpp-httplib listens with a backlog of 5, compiled into the library: a burst of more
+  // simultaneous connects (8 clients starting together) had SYNs dropped, and the client's kernel
+  // retried them a second later (a 1 s outlier in the latencies). The listening socket is remembered
+  // here and, once bound, listened on again with the system's maximum (Linux takes a second listen()).
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](int sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;
+  });
 
   // A client gone mid-write must fail the write, not kill the server.
   std::signal(SIGPIPE, SIG_IGN);
@@ -436,6 +449,8 @@ int serve(const ServeOptions& opt) {
     LOPA_CHECK(svr.bind_to_port(opt.host, port), "lopa serve: cannot bind ", opt.host, ":", port,
                " (in use, or not an address of this machine)");
   }
+  LOPA_CHECK(listen_fd >= 0 && ::listen(listen_fd, SOMAXCONN) == 0, "lopa serve: cannot listen on ", opt.host, ":",
+             port, ": ", std::strerror(errno));
   std::thread http([&] { svr.listen_after_bind(); });
   std::cout << "lopa serve: listening on http://" << opt.host << ":" << port << " (model " << opt.model << ", "
             << adapters.all().size() << " adapters, max batch " << opt.max_batch << ", tp " << pg.tp_size << ")" << std::endl;

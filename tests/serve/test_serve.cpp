@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "experiments/eval/adapter_generation.h"
@@ -533,6 +534,22 @@ TEST(Serve, BoundedLoadNothingLostOrWrong) {
 
 // SIGTERM: the server stops taking requests, finishes the one in flight (its client gets the whole
 // answer) and exits 0.
+// A burst of simultaneous connects must not overflow the listen queue (cpp-httplib's own backlog is 5:
+// the sixth SYN of a burst was dropped and retried a second later). Read from the kernel with ss.
+TEST(Serve, ListenQueueHoldsABurstOfClients) {
+  Server s("");
+  ASSERT_GT(s.port, 0);
+  int rc = 0;
+  const auto out = capture("ss -Hltn 'sport = :" + std::to_string(s.port) + "'", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  std::istringstream in(out);
+  std::string state;
+  int64_t recv_q = -1, backlog = -1;
+  in >> state >> recv_q >> backlog;  // for a listening socket, Send-Q is the backlog
+  EXPECT_EQ(state, "LISTEN") << out;
+  EXPECT_GE(backlog, 128) << out;
+}
+
 TEST(Serve, SigtermFinishesInFlightAndExitsZero) {
   Server s("");
   ASSERT_GT(s.port, 0);
