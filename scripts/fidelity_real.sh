@@ -21,6 +21,10 @@ JOBS=${JOBS:-2}
 SPECS=experiments/sweeps/fidelity
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$OUT/logs" "$OUT/specs"
+# With autogroup scheduling (Linux's default for desktop and VM kernels) nice only ranks processes
+# within their session's group: started under setsid, the cells still took half of the cores from an
+# interactive build. Niceness of the whole group is set here too, when the script is to be nice.
+if [ -n "$NICE" ] && [ -w /proc/self/autogroup ]; then echo 19 > /proc/$$/autogroup 2>/dev/null || true; fi
 
 run_specs() {  # spec files on stdin, JOBS sweeps at a time; each sweep's output in $OUT/logs/<spec name>.log
   xargs -P "$JOBS" -I{} sh -c \
