@@ -3,33 +3,24 @@
 
 #include <dlfcn.h>
 
-#include <optional>
+#include <algorithm>
 
 namespace lopa {
 namespace {
 
-// OpenBLAS (openmp build) sizes each call's thread team from omp_get_max_threads(). The symbol is
-// looked up rather than linked so that it is the OpenMP runtime LibTorch itself loaded (pip's torch
-// ships its own libgomp); without one the guard does nothing.
+// OpenBLAS (openmp build) sizes each call's thread team from omp_get_max_threads(), as ATen's
+// parallel_for does. The symbols are looked up rather than linked so that it is the OpenMP runtime
+// LibTorch itself loaded (pip's torch ships its own libgomp); without one the guard does nothing.
 using omp_set_fn = void (*)(int);
 using omp_get_fn = int (*)();
-
-struct OmpThreadLimit {
-  omp_set_fn set = nullptr;
-  int previous = 0;
-  explicit OmpThreadLimit(int n) {
-    static const auto set_fn = reinterpret_cast<omp_set_fn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-    static const auto get_fn = reinterpret_cast<omp_get_fn>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-    if (!set_fn || !get_fn) return;
-    previous = get_fn();
-    if (previous <= n) return;
-    set = set_fn;
-    set(n);
-  }
-  ~OmpThreadLimit() {
-    if (set) set(previous);
-  }
-};
+omp_set_fn omp_set() {
+  static const auto fn = reinterpret_cast<omp_set_fn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  return fn;
+}
+omp_get_fn omp_get() {
+  static const auto fn = reinterpret_cast<omp_get_fn>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  return fn;
+}
 
 bool gemv_path(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (!x.device().is_cpu() || !w.device().is_cpu() || x.dim() < 1) return false;
@@ -44,13 +35,26 @@ bool gemv_path(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
 
 }  // namespace
 
+OneThreadIfSmall::OneThreadIfSmall(int64_t macs) {
+  if (macs >= kSingleThreadMacs || !omp_set() || !omp_get()) return;
+  previous_ = omp_get()();
+  if (previous_ > 1) omp_set()(1);
+}
+
+OneThreadIfSmall::~OneThreadIfSmall() {
+  if (previous_ > 1) omp_set()(previous_);
+}
+
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  if (!gemv_path(x, w, b)) return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  if (!gemv_path(x, w, b)) {
+    OneThreadIfSmall guard(x.device().is_cpu() && w.dim() == 2 ? x.numel() / std::max<int64_t>(1, w.size(1)) * w.numel()
+                                                                : kSingleThreadMacs);
+    return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  }
   const int64_t in = w.size(1), out = w.size(0), rows = x.numel() / in;
   auto x2 = x.reshape({rows, in});
   auto y = at::empty({rows, out}, x.options());
-  std::optional<OmpThreadLimit> one_thread;
-  if (w.numel() * w.element_size() < kSingleThreadBytes) one_thread.emplace(1);
+  OneThreadIfSmall guard(w.numel() * w.element_size() < kSingleThreadBytes ? 0 : kSingleThreadMacs);
   for (int64_t i = 0; i < rows; ++i) {
     auto yi = y.select(0, i);
     if (b.defined()) {

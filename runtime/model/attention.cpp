@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/base/linear.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/rotary.h"
 
@@ -57,6 +58,7 @@ at::Tensor Attention::operator()(const at::Tensor& q_in, const at::Tensor& k_in,
   const int64_t S = keys.size(2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto qg = q.reshape({B, KVl, G * Tq, hd});
+  OneThreadIfSmall guard(2 * B * Hl * Tq * S * hd);  // QKᵀ and PV
   const bool up = s_.fp32_scores && dt != at::kFloat;
   auto scores = at::matmul(up ? qg.to(at::kFloat) : qg, (up ? keys.to(at::kFloat) : keys).transpose(2, 3))
                     .mul_(scale);  // B × KVl × (G·Tq) × S

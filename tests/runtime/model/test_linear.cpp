@@ -63,6 +63,28 @@ TEST(Linear, LeavesTheThreadCountAsItFoundIt) {
   at::set_num_threads(before);
 }
 
+// The guard's rule, observed through the team size ATen and OpenBLAS read inside it.
+TEST(Linear, SmallProductsRunOnOneThreadAndLargeOnesKeepTheTeam) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  {
+    lopa::OneThreadIfSmall guard(lopa::kSingleThreadMacs - 1);
+    EXPECT_EQ(at::get_num_threads(), 1);
+  }
+  EXPECT_EQ(at::get_num_threads(), 2);
+  {
+    lopa::OneThreadIfSmall guard(lopa::kSingleThreadMacs);
+    EXPECT_EQ(at::get_num_threads(), 2);
+  }
+  // A decode step of 8 rows through a 256×768 projection (1.6M multiply-adds) is small; the result is
+  // the product's whatever the team size, and the count comes back.
+  at::manual_seed(14);
+  auto w = at::randn({768, 256}), x = at::randn({8, 1, 256});
+  expect_close(lopa::linear(x, w), reference(x, w, {}), 1e-5);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  at::set_num_threads(before);
+}
+
 TEST(Linear, GradientsFlowThroughFewRows) {
   at::manual_seed(13);
   auto w = at::randn({7, 5}, at::kDouble).requires_grad_(true);
