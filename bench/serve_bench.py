@@ -10,9 +10,13 @@ clients each send their next request when the last one is answered, R requests i
   (c) 8 LoRA        request i names LoRA adapter lora{i % 8} (registered runs; gathered per-row matmul)
   python            llama_ref.py's eager Llama (HF modeling_llama numerics, KV cache by torch.cat) in a
                     static batch of C: [soft prompt; prompt] embeddings, greedy, N new tokens per row
-One JSON line per scenario and round (rounds alternate the order; the ratios use each one's best):
-tokens_per_s (generated tokens / wall time), p50_s / p99_s (request latency), then one line of
-ratios. Standard library + torch only.
+One JSON line per scenario and round: tokens_per_s (generated tokens / wall time), p50_s / p99_s
+(request latency). Rounds alternate the scenario order, and each round ends with its own ratios (b/a,
+b/c, b/python, all four measured within minutes of each other). The last line gives, per ratio, the
+median over rounds with its min and max, and judges the targets on the medians: on a VM whose host
+steals a varying share of the cores, one scenario's rate moves by +-20 % between rounds, so the best of
+each scenario (taken from different rounds) is not a ratio that was measured side by side.
+Standard library + torch only.
   serve_bench.py --url URL --model DIR [--clients 8] [--requests 64] [--prompt-len 32] [--new-tokens 64]
 """
 import argparse
@@ -145,7 +149,7 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--soft-len", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3, help="scenario order alternates over rounds; best of each")
+    ap.add_argument("--rounds", type=int, default=5, help="scenario order alternates over rounds; medians of the rounds' ratios")
     a = ap.parse_args()
     cfg = llama_ref.Config(a.model)
     g = torch.Generator().manual_seed(1)
@@ -163,28 +167,39 @@ def main():
     }
     # Warm-up (allocator, thread pools).
     run_scenario(a.url, "warmup", [body(i, soft_prompt=b64[i % 8]) for i in range(a.clients)], a.clients)
-    best = {}
     model = EagerLlama(a.model)
+    ratios = []
     for r in range(a.rounds):
         # Every round runs every scenario and the Python loop, in alternating order: a machine whose load
         # drifts favours none of them.
         names = list(scen) + ["python"]
         if r % 2:
             names.reverse()
+        tps = {}
         for n in names:
             if n == "python":
                 o = python_baseline(model, soft, a.clients, a.requests, a.prompt_len, a.new_tokens, a.threads)
             else:
                 o = run_scenario(a.url, n, scen[n], a.clients)
-            if n not in best or o["tokens_per_s"] > best[n]["tokens_per_s"]:
-                best[n] = o
-    py = best["python"]
-    A, B, C = (best[k]["tokens_per_s"] for k in ("a_one_task", "b_8_soft_prompt_tasks", "c_8_lora_adapters"))
-    print(json.dumps({"b_over_a": round(B / A, 3), "b_over_c": round(B / C, 3),
-                      "b_over_python": round(B / py["tokens_per_s"], 3),
-                      "targets": {"b_over_a>=0.95": B >= 0.95 * A, "b>=c": B >= C,
-                                  "b_over_python>=1.5": B >= 1.5 * py["tokens_per_s"]}}), flush=True)
+            tps[n] = o["tokens_per_s"]
+        B = tps["b_8_soft_prompt_tasks"]
+        ratios.append({"b_over_a": B / tps["a_one_task"], "b_over_c": B / tps["c_8_lora_adapters"],
+                       "b_over_python": B / tps["python"]})
+        print(json.dumps({"round": r, **{k: round(v, 3) for k, v in ratios[-1].items()}}), flush=True)
 
+    def median(xs):
+        xs = sorted(xs)
+        n = len(xs)
+        return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+    summary = {}
+    for k in ratios[0]:
+        xs = [x[k] for x in ratios]
+        summary[k] = {"median": round(median(xs), 3), "min": round(min(xs), 3), "max": round(max(xs), 3)}
+    med = {k: v["median"] for k, v in summary.items()}
+    print(json.dumps({"rounds": a.rounds, **summary,
+                      "targets_on_medians": {"b_over_a>=0.95": med["b_over_a"] >= 0.95, "b>=c": med["b_over_c"] >= 1.0,
+                                             "b_over_python>=1.5": med["b_over_python"] >= 1.5}}), flush=True)
 
 if __name__ == "__main__":
     main()
