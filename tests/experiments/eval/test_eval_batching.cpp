@@ -3,6 +3,7 @@
 // in a batch of one, where no padding and no reordering exist.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -102,7 +103,11 @@ TEST(EvalBatching, SortedBatchesGiveEachItemItsOwnResult) {
     const auto& in = items[idx[r]].encoder_input;
     const auto ids = at::tensor(in, at::kLong).view({1, static_cast<int64_t>(in.size())});
     const auto alone = fm.forward(fm.embed(ids), at::Tensor()).select(1, ids.size(1) - 1);
-    EXPECT_LT((batched[r] - alone[0]).abs().max().item<double>(), 1e-5) << "row " << r << " (item " << idx[r] << ")";
+    // float32 round-off relative to the states' size: a batch of 3 padded rows and one row alone run
+    // products of different shapes (and thread teams), summed in different orders.
+    const double scale = std::max(1.0, alone[0].abs().max().item<double>());
+    EXPECT_LT((batched[r] - alone[0]).abs().max().item<double>(), 1e-5 * scale)
+        << "row " << r << " (item " << idx[r] << "), states up to " << scale;
   }
 
   // Scoring: batches of 4 candidate rows (2 items) in length order vs one item per call.
