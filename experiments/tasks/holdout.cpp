@@ -19,9 +19,11 @@ uint64_t splitmix64(uint64_t x) {
 
 bool task_uses_holdout(const std::string& task) { return task_info(task).family == TaskFamily::Glue; }
 
-std::vector<int64_t> holdout_positions(int64_t n, double fraction) {
-  LOPA_CHECK(fraction >= 0 && fraction < 1, "holdout: must be in [0, 1), got ", fraction);
-  const int64_t k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+std::vector<int64_t> holdout_positions(int64_t n, const HoldoutRule& rule) {
+  LOPA_CHECK(rule.fraction >= 0 && rule.fraction < 1, "holdout: must be in [0, 1), got ", rule.fraction);
+  LOPA_CHECK(rule.max_count >= 0, "holdout-max: must be >= 0 (0: no cap), got ", rule.max_count);
+  int64_t k = static_cast<int64_t>(std::llround(rule.fraction * static_cast<double>(n)));
+  if (rule.max_count > 0) k = std::min(k, rule.max_count);
   std::vector<int64_t> pos(n);
   for (int64_t i = 0; i < n; ++i) pos[i] = i;
   std::partial_sort(pos.begin(), pos.begin() + k, pos.end(), [](int64_t a, int64_t b) {
@@ -33,8 +35,8 @@ std::vector<int64_t> holdout_positions(int64_t n, double fraction) {
   return pos;
 }
 
-std::pair<std::vector<Example>, std::vector<Example>> split_holdout(std::vector<Example> train, double fraction) {
-  const auto held = holdout_positions(static_cast<int64_t>(train.size()), fraction);
+std::pair<std::vector<Example>, std::vector<Example>> split_holdout(std::vector<Example> train, const HoldoutRule& rule) {
+  const auto held = holdout_positions(static_cast<int64_t>(train.size()), rule);
   std::vector<Example> kept, out;
   kept.reserve(train.size() - held.size());
   out.reserve(held.size());
@@ -51,11 +53,11 @@ std::pair<std::vector<Example>, std::vector<Example>> split_holdout(std::vector<
 }
 
 Dataset load_task_split(const std::string& task, const std::string& data_dir, const std::string& split,
-                        const LoadOptions& opts, double holdout) {
-  const bool holds = task_uses_holdout(task) && holdout > 0;
+                        const LoadOptions& opts, const HoldoutRule& holdout) {
+  const bool holds = task_uses_holdout(task) && holdout.holds();
   if (split == kHoldoutSplit) {
     LOPA_CHECK(task_uses_holdout(task), "eval-split: ", task, " has no 'holdout' split (only GLUE tasks hold out part of train)");
-    LOPA_CHECK(holdout > 0, "eval-split: the 'holdout' split needs --holdout > 0");
+    LOPA_CHECK(holdout.holds(), "eval-split: the 'holdout' split needs --holdout > 0");
   }
   if (!holds || (split != "train" && split != kHoldoutSplit)) return load_task(task, data_dir, split, opts);
   Dataset d = load_task(task, data_dir, "train", opts);
@@ -65,7 +67,8 @@ Dataset load_task_split(const std::string& task, const std::string& data_dir, co
   return d;
 }
 
-std::vector<std::string> training_eval_splits(const std::string& task, const std::string& eval_split, double holdout) {
+std::vector<std::string> training_eval_splits(const std::string& task, const std::string& eval_split,
+                                              const HoldoutRule& holdout) {
   std::vector<std::string> out;
   std::string item;
   for (size_t i = 0; i <= eval_split.size(); ++i) {
@@ -86,7 +89,7 @@ std::vector<std::string> training_eval_splits(const std::string& task, const std
   if (!out.empty()) return out;
   const TaskInfo& info = task_info(task);
   if (info.family == TaskFamily::Generated) return {"dev", "test"};
-  if (task_uses_holdout(task) && holdout > 0) return {kHoldoutSplit, info.eval_split};
+  if (task_uses_holdout(task) && holdout.holds()) return {kHoldoutSplit, info.eval_split};
   return {info.eval_split};
 }
 

@@ -134,6 +134,7 @@ TrainConfig TrainConfig::from_map(const std::map<std::string, std::string>& in) 
   c.max_eval_examples = integer("max-eval-examples");
   c.eval_split = text("eval-split");
   c.holdout = real("holdout");
+  c.holdout_max = integer("holdout-max");
   c.save_initial = flag("save-initial");
   c.lopa_combine = text("lopa-combine");
   c.encoder_pooling = text("encoder-pooling");
@@ -187,6 +188,18 @@ void TrainConfig::check_config_file(const std::string& path) {
       fail(path, ":", n, ": ", e.what());
     }
   }
+}
+
+std::string TrainConfig::resume_difference(const std::map<std::string, std::string>& recorded,
+                                           const std::map<std::string, std::string>& kv) {
+  for (const auto& [name, value] : recorded)
+    if (!find_train_key(name)) return str("'", name, "' is recorded but is no key of this lopa");
+  for (const auto& k : train_config_keys()) {
+    const auto now = kv.count(k.name) ? kv.at(k.name) : std::string(k.default_value);
+    const auto was = recorded.count(k.name) ? recorded.at(k.name) : std::string(k.default_value);
+    if (now != was) return str("'", k.name, "' was '", was, "', now '", now, "'");
+  }
+  return "";
 }
 
 std::map<std::string, std::string> TrainConfig::read_ini(const std::string& path) {

@@ -34,6 +34,7 @@ struct TrainConfig {
   int64_t max_new_tokens = 256;  // code tasks: generated tokens per evaluation example
   std::string eval_split;  // comma list; "" = the task's default splits (training_eval_splits)
   double holdout = 0.1;    // GLUE: fraction of train held out as split "holdout"
+  int64_t holdout_max = 1000;  // ... and at most this many examples (0: no cap)
   bool save_initial = false;  // RUN_DIR/initial/: parameters before step 1, items, batches
   // LoPA / IDPG.
   std::string lopa_combine = "mul", encoder_pooling = "auto";
@@ -65,6 +66,11 @@ struct TrainConfig {
   static void check_config_file(const std::string& path);
   // Reads a config.ini written by to_ini (for `lopa eval`).
   static std::map<std::string, std::string> read_ini(const std::string& path);
+  // Why a run recorded with `recorded` (read_ini of its config.ini) cannot be resumed with `kv`, or "" when
+  // it can: every key equal, where a key the recording lacks (added to lopa after the run started)
+  // counts as recorded at its default, so a checkpoint survives a newer binary that only adds keys.
+  static std::string resume_difference(const std::map<std::string, std::string>& recorded,
+                                       const std::map<std::string, std::string>& kv);
 };
 
 }  // namespace lopa

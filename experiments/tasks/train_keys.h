@@ -75,6 +75,10 @@ inline const std::vector<TrainKey>& train_keys() {
       {"holdout", "0.1", T::Fraction, 0, "", "",
        "GLUE: fraction of train held out as split 'holdout' to select on (dev is the reported split): a fixed "
        "subset, the same for every seed and max-train-examples; 0: none"},
+      {"holdout-max", "1000", T::Int, 0, "", "",
+       "GLUE: at most this many training examples held out (0: no cap); 1,000 as in Zhang et al. 2021 and "
+       "Karimi Mahabadi et al. 2021, so that SST-2, QNLI, QQP and MNLI do not spend their evaluations on a "
+       "selection split larger than dev"},
       {"save-initial", "false", T::Bool, 0, "", "",
        "write RUN_DIR/initial/: the trainable parameters before step 1, the training items' token ids and each "
        "step's batch (bench/official_ref.py replays them)"},

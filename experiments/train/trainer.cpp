@@ -1,7 +1,6 @@
 #include "experiments/train/trainer.h"
 
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <csignal>
@@ -79,7 +78,7 @@ std::vector<Example> load_examples(const TrainConfig& c, const std::string& spli
   LoadOptions lo;
   lo.skip_bad_rows = c.skip_bad_rows;
   LOPA_CHECK(!c.data_dir.empty() || !task_info(c.task).needs_data(), "--data-dir: required for task ", c.task);
-  Dataset d = load_task_split(c.task, c.data_dir, split, lo, c.holdout);
+  Dataset d = load_task_split(c.task, c.data_dir, split, lo, HoldoutRule{c.holdout, c.holdout_max});
   auto ex = std::move(d.examples);
   if (limit > 0 && static_cast<int64_t>(ex.size()) > limit) ex.resize(limit);
   LOPA_CHECK(!ex.empty(), c.task, " ", split, ": no examples");
@@ -124,7 +123,7 @@ Setup prepare(const TrainConfig& c, const std::string& eval_split_override, bool
     if (s.train_encoder) s.encoder_model->set_trainable(true);
   }
   const TemplateConfig tmpl{unescape_template(c.prompt_template), unescape_template(c.target_template), c.verbalizers};
-  const auto splits = eval_split_override.empty() ? training_eval_splits(c.task, c.eval_split, c.holdout)
+  const auto splits = eval_split_override.empty() ? training_eval_splits(c.task, c.eval_split, HoldoutRule{c.holdout, c.holdout_max})
                                                  : std::vector<std::string>{eval_split_override};
   s.eval_split = splits.at(0);
   if (need_train) {
@@ -246,9 +245,9 @@ int run_training(const std::map<std::string, std::string>& kv, const std::string
   if (pg.is_root()) {
     fs::create_directories(run_dir);
     if (resume && fs::exists(run_dir + "/config.ini")) {
-      std::ifstream in(run_dir + "/config.ini");
-      std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      LOPA_CHECK(old == ini, run_dir, "/config.ini: differs from this run's configuration; resume needs the same keys");
+      const auto why = TrainConfig::resume_difference(TrainConfig::read_ini(run_dir + "/config.ini"), kv);
+      LOPA_CHECK(why.empty(), run_dir, "/config.ini: differs from this run's configuration (", why,
+                 "); resume needs the same keys");
     } else {
       write_file_atomic(run_dir + "/config.ini", ini);
     }

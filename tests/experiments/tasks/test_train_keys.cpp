@@ -81,6 +81,7 @@ TEST(TrainKeys, DefaultsAreTrainConfigsMemberDefaults) {
   EXPECT_EQ(c.max_new_tokens, d.max_new_tokens);
   EXPECT_EQ(c.eval_split, d.eval_split);
   EXPECT_DOUBLE_EQ(c.holdout, d.holdout);
+  EXPECT_EQ(c.holdout_max, d.holdout_max);
   EXPECT_EQ(c.save_initial, d.save_initial);
   EXPECT_EQ(c.lopa_combine, d.lopa_combine);
   EXPECT_EQ(c.encoder_pooling, d.encoder_pooling);
@@ -100,8 +101,8 @@ TEST(TrainKeys, DefaultsAreTrainConfigsMemberDefaults) {
   EXPECT_EQ(c.skip_bad_rows, d.skip_bad_rows);
   EXPECT_EQ(c.train_encoder, d.train_encoder);
   EXPECT_EQ(c.encoder_lr, d.encoder_lr);
-  // 49 keys above (model and task given): a key added to the table needs a line here.
-  EXPECT_EQ(train_keys().size(), 49u);
+  // 50 keys above (model and task given): a key added to the table needs a line here.
+  EXPECT_EQ(train_keys().size(), 50u);
 }
 
 TEST(TrainKeys, EveryKeyAndDefaultIsAcceptedByBothConsumers) {
@@ -214,6 +215,26 @@ TEST(TrainKeys, ANulByteInANumberIsAnErrorOfLopaTrain) {
     EXPECT_NE(train_error({{key, v}}), "") << key;  // a lopa::Error (any other exception fails the test)
     EXPECT_FALSE(planner_accepts(*find_train_key(key), v)) << key;
   }
+}
+
+// A checkpoint written before a key existed resumes under a binary that has the key at its default; any
+// other difference, or a recorded key this binary lacks, is named.
+TEST(TrainKeys, ResumeAcceptsOnlyKeysAddedAtTheirDefaults) {
+  const std::map<std::string, std::string> now = {{"model", "m"}, {"task", "rte"}, {"lr", "0.01"}};
+  auto recorded = now;  // as read_ini gives a config.ini: every key of that day's table
+  for (const auto& k : train_config_keys())
+    if (!recorded.count(k.name)) recorded[k.name] = k.default_value;
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "");
+  recorded.erase("holdout-max");  // a run started before holdout-max existed
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "");
+  auto capped = now;
+  capped["holdout-max"] = "0";
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, capped), "'holdout-max' was '1000', now '0'");
+  auto other_lr = now;
+  other_lr["lr"] = "0.003";
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, other_lr), "'lr' was '0.01', now '0.003'");
+  recorded["retired-key"] = "1";
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "'retired-key' is recorded but is no key of this lopa");
 }
 
 }  // namespace
