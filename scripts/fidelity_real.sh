@@ -5,11 +5,15 @@
 # steps), selected on the holdout split (never on dev), then seeds 0, 1, 2 run at full length at that lr and
 # `lopa report --select-by holdout --report dev` prints the table (mean ± std over seeds, paired comparisons).
 #
-# usage: scripts/fidelity_real.sh        (from the repository root; roughly 15-20 h on 2 cores, see the note)
+# usage: scripts/fidelity_real.sh          (from the repository root; roughly 15-20 h on 2 cores, see the note)
+#        scripts/fidelity_real.sh archive  (only step 0b: copy the completed cells' logs into the archive)
 # env:   LOPA (default build/bin/lopa)   TASKS (default "rte sst2")   SEEDS (default "0, 1, 2")
 #        JOBS (sweeps at once, default 2) NICE (default "nice -n 19"; empty: none)
 # Completed runs are kept: rerunning the script resumes where it stopped (a sweep never reruns a completed
-# cell), so it can run in pieces.
+# cell), so it can run in pieces. runs/ is not in git and a fresh machine starts without it, so each
+# completed cell's run log (config.ini, metrics.h5, predictions.jsonl: what the sweep's status and
+# `lopa report` read; no adapter, no checkpoint) is also copied to experiments/sweeps/fidelity/results/,
+# which is committed; the script restores from there what runs/ lacks before it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOPA=${LOPA:-build/bin/lopa}
@@ -20,7 +24,37 @@ NICE=${NICE-nice -n 19}
 JOBS=${JOBS:-2}
 SPECS=experiments/sweeps/fidelity
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
+ARCHIVE=$SPECS/results
 mkdir -p "$OUT/logs" "$OUT/specs"
+
+# 0a. Restore archived cells that runs/ lacks (a run directory with a log is left alone: it may be newer).
+if [ -d "$ARCHIVE" ]; then
+  (cd "$ARCHIVE" && find . -name metrics.h5 -printf '%h\n') | while read -r rel; do
+    if [ ! -e "$OUT/$rel/metrics.h5" ]; then
+      mkdir -p "$OUT/$rel" && cp "$ARCHIVE/$rel"/* "$OUT/$rel/"
+    fi
+  done
+fi
+
+# 0b. Copy every completed cell of the probe and final specs into the archive (run after each phase and at
+#     exit, so that an interrupted session keeps what it finished).
+archive() {
+  local spec root
+  for spec in "$SPECS"/real-probe-*.ini "$OUT"/specs/real-final-*.ini; do
+    [ -e "$spec" ] || continue
+    root=$(sed -n 's/^root = //p' "$spec")
+    "$LOPA" sweep status --spec "$spec" 2>/dev/null | awk '$2 == "completed" {print $1}' | while read -r cell; do
+      local dst="$ARCHIVE/${root#"$OUT"/}/$cell"
+      [ -e "$dst/metrics.h5" ] && cmp -s "$root/$cell/metrics.h5" "$dst/metrics.h5" && continue
+      mkdir -p "$dst"
+      for f in config.ini metrics.h5 predictions.jsonl; do
+        [ -e "$root/$cell/$f" ] && cp "$root/$cell/$f" "$dst/"
+      done
+    done
+  done
+}
+if [ "${1:-}" = archive ]; then archive; exit 0; fi
+trap archive EXIT
 # With autogroup scheduling (Linux's default for desktop and VM kernels) nice only ranks processes
 # within their session's group: started under setsid, the cells still took half of the cores from an
 # interactive build. Niceness of the whole group is set here too, when the script is to be nice.
@@ -34,6 +68,8 @@ run_specs() {  # spec files on stdin, JOBS sweeps at a time; each sweep's output
 
 # 1. The learning-rate probe (seed 0, shorter runs).
 for t in $TASKS; do echo "$SPECS/real-probe-$t.ini"; done | run_specs
+
+archive
 
 # 2. Each report row's lr as selected on holdout; one final spec per (task, row): the probe spec with that
 #    method, rank and lr fixed, full length, the seeds crossed.
