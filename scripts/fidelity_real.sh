@@ -81,7 +81,8 @@ import csv, re, sys
 csv_path, probe, task, seeds, out = sys.argv[1:]
 rows = list(csv.reader(l for l in open(csv_path) if l.strip()))
 head = rows[0]
-sel = next(i for i, h in enumerate(head) if h.endswith(f"/{task} accuracy selected"))
+# "rte accuracy selected" (one FM in the table), or "<model>/rte accuracy selected" (several)
+sel = next(i for i, h in enumerate(head) if h == f"{task} accuracy selected" or h.endswith(f"/{task} accuracy selected"))
 length = {"rte": "epochs = 10", "sst2": "epochs = 1"}[task]
 text = open(probe).read()
 wanted = {("pt", ""), ("idpg", ""), ("lopa", "1"), ("lopa", "4"), ("lora", "4"), ("fft", "")}
