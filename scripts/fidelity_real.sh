@@ -15,6 +15,9 @@
 # `lopa report` read; no adapter, no checkpoint) is also copied to experiments/sweeps/fidelity/results/,
 # which is committed; the script restores from there what runs/ lacks before it starts.
 set -euo pipefail
+# The whole script is one { ...; exit; } block: bash parses it before running any of it, so editing this
+# file while a run of many hours is under way cannot change what that run does next.
+{
 cd "$(dirname "$0")/.."
 LOPA=${LOPA:-build/bin/lopa}
 OUT=runs/fidelity-real
@@ -43,15 +46,17 @@ archive() {
   for spec in "$SPECS"/real-probe-*.ini "$OUT"/specs/real-final-*.ini; do
     [ -e "$spec" ] || continue
     root=$(sed -n 's/^root = //p' "$spec")
-    "$LOPA" sweep status --spec "$spec" 2>/dev/null | awk '$2 == "completed" {print $1}' | while read -r cell; do
-      local dst="$ARCHIVE/${root#"$OUT"/}/$cell"
-      [ -e "$dst/metrics.h5" ] && cmp -s "$root/$cell/metrics.h5" "$dst/metrics.h5" && continue
-      mkdir -p "$dst"
-      for f in config.ini metrics.h5 predictions.jsonl; do
-        [ -e "$root/$cell/$f" ] && cp "$root/$cell/$f" "$dst/"
+    { "$LOPA" sweep status --spec "$spec" 2>/dev/null || true; } | awk '$2 == "completed" {print $1}' |
+      while read -r cell; do
+        local dst="$ARCHIVE/${root#"$OUT"/}/$cell"
+        if [ -e "$dst/metrics.h5" ] && cmp -s "$root/$cell/metrics.h5" "$dst/metrics.h5"; then continue; fi
+        mkdir -p "$dst"
+        for f in config.ini metrics.h5 predictions.jsonl; do
+          if [ -e "$root/$cell/$f" ]; then cp "$root/$cell/$f" "$dst/"; fi
+        done
       done
-    done
   done
+  return 0  # a status that cannot be read is no reason to stop the runs (set -e)
 }
 if [ "${1:-}" = archive ]; then archive; exit 0; fi
 trap archive EXIT
@@ -118,3 +123,5 @@ done
 # 3. Seeds 0, 1, 2 at full length, then the table.
 for t in $TASKS; do ls "$OUT/specs/real-final-$t-"*.ini; done | run_specs
 "$LOPA" report --root "$OUT/final" --select-by holdout --report dev | tee "$OUT/final-report.md"
+exit
+}
