@@ -315,10 +315,11 @@ Report build_report(const std::string& root, const ReportOptions& options) {
     u.config_for_key = json::object();
     for (auto& [k, v] : config.items())
       if (!kIgnoredKeys.count(k)) u.config_for_key[k] = v;
-    // A run logged before a training key existed ran with what is now its default: the same
-    // configuration as a later run that records the default (else a new key splits every old cell).
+    // A run logged before a training key existed ran with what is now its default (else a new key
+    // would split every old cell), unless the key changed behaviour when it came (value_when_absent).
     for (const auto& k : lopa::train_keys())
-      if (!kIgnoredKeys.count(k.name) && !u.config_for_key.contains(k.name)) u.config_for_key[k.name] = k.default_value;
+      if (!kIgnoredKeys.count(k.name) && !u.config_for_key.contains(k.name))
+        u.config_for_key[k.name] = lopa::value_when_absent(k);
     if (uses_m(u.method) || !known_method(u.method)) u.m = config_value(config, "num-virtual-tokens");
     if (uses_r(u.method) || !known_method(u.method)) u.r = config_value(config, "rank");
     u.group_key = u.config_for_key.dump() + "|" + u.method + "|" + u.task + "|" + u.model;

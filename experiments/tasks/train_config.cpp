@@ -196,7 +196,7 @@ std::string TrainConfig::resume_difference(const std::map<std::string, std::stri
     if (!find_train_key(name)) return str("'", name, "' is recorded but is no key of this lopa");
   for (const auto& k : train_config_keys()) {
     const auto now = kv.count(k.name) ? kv.at(k.name) : std::string(k.default_value);
-    const auto was = recorded.count(k.name) ? recorded.at(k.name) : std::string(k.default_value);
+    const auto was = recorded.count(k.name) ? recorded.at(k.name) : std::string(value_when_absent(k));
     if (now != was) return str("'", k.name, "' was '", was, "', now '", now, "'");
   }
   return "";
@@ -221,6 +221,8 @@ std::map<std::string, std::string> TrainConfig::read_ini(const std::string& path
     LOPA_CHECK(eq != std::string::npos, path, ":", n, ": expected KEY = VALUE");
     kv[trim(t.substr(0, eq))] = trim(t.substr(eq + 1));
   }
+  for (const auto& k : train_config_keys())
+    if (!kv.count(k.name)) kv[k.name] = value_when_absent(k);
   return kv;
 }
 

@@ -64,11 +64,12 @@ struct TrainConfig {
   // file: '#' starts a comment, keys and values trimmed), so that a bad value names the file and line:
   // "FILE:LINE: --lr: 'x' is not a number". Lines with other keys are left to the option parser.
   static void check_config_file(const std::string& path);
-  // Reads a config.ini written by to_ini (for `lopa eval`).
+  // Reads a config.ini written by to_ini (`lopa eval`, `--adapter`, resuming). A key the file lacks (it
+  // was written before the key existed) gets value_when_absent: the behaviour of the binary that ran it.
   static std::map<std::string, std::string> read_ini(const std::string& path);
   // Why a run recorded with `recorded` (read_ini of its config.ini) cannot be resumed with `kv`, or "" when
-  // it can: every key equal, where a key the recording lacks (added to lopa after the run started)
-  // counts as recorded at its default, so a checkpoint survives a newer binary that only adds keys.
+  // it can: every key equal (a key `recorded` lacks counts as value_when_absent), so a checkpoint survives
+  // a newer binary that only adds keys, and is refused where the new key changed what the run does.
   static std::string resume_difference(const std::map<std::string, std::string>& recorded,
                                        const std::map<std::string, std::string>& kv);
 };

@@ -31,7 +31,14 @@ struct TrainKey {
   const char* methods;        // comma-separated methods that read the key; "" = every method
   const char* choices;        // Choice: comma-separated accepted values
   const char* help;           // `lopa train --help`
+  // What a run recorded before this key existed ran with, where that is not the default (nullptr: the
+  // default). A key that changed behaviour when it came (holdout-max capped a holdout that had no cap)
+  // must name the old behaviour, or an old run would be read, resumed or grouped as a run it was not.
+  const char* before_key = nullptr;
 };
+
+// The value a config that lacks `k` (written before k existed) stands for.
+inline const char* value_when_absent(const TrainKey& k) { return k.before_key ? k.before_key : k.default_value; }
 
 // Every key, in the order of `lopa train --help`, config.ini and cell config files.
 inline const std::vector<TrainKey>& train_keys() {
@@ -78,7 +85,8 @@ inline const std::vector<TrainKey>& train_keys() {
       {"holdout-max", "1000", T::Int, 0, "", "",
        "GLUE: at most this many training examples held out (0: no cap); 1,000 as in Zhang et al. 2021 and "
        "Karimi Mahabadi et al. 2021, so that SST-2, QNLI, QQP and MNLI do not spend their evaluations on a "
-       "selection split larger than dev"},
+       "selection split larger than dev",
+       /*before_key=*/"0"},
       {"save-initial", "false", T::Bool, 0, "", "",
        "write RUN_DIR/initial/: the trainable parameters before step 1, the training items' token ids and each "
        "step's batch (bench/official_ref.py replays them)"},

@@ -370,6 +370,27 @@ TEST(Report, AKeyMissingFromAnOlderRunMeansItsDefault) {
   fs::remove_all(root);
 }
 
+// holdout-max changed behaviour when it came (runs before it held out an uncapped 10 %): a run without the
+// key is a run with holdout-max = 0, not one at the new default of 1000.
+TEST(Report, AKeyThatChangedBehaviourMeansItsOldValueWhenMissing) {
+  const fs::path root = fs::temp_directory_path() / ("lopa-report-oldkey-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  write_run(root, {"pt", "sst2", "../shared/models/tiny", 0, "10", "", "0.01", 0.60, 2560});
+  const auto add_key = [&](int seed, const std::string& value, double best) {
+    const fs::path sub = root / ("new-" + std::to_string(seed) + "-" + value);
+    write_run(sub, {"pt", "sst2", "../shared/models/tiny", seed, "10", "", "0.01", best, 2560});
+    set_config_key(sub, "holdout-max", "\"" + value + "\"");
+  };
+  add_key(1, "0", 0.70);     // what the older run did
+  add_key(2, "1000", 0.50);  // the new default: another configuration
+  const Report rep = build_report(root.string(), {});
+  const Cell& c = cell_of(rep, "PT (m=10)", "sst2");
+  EXPECT_EQ(c.num_configs, 2);
+  EXPECT_EQ(c.n, 2);
+  EXPECT_NEAR(c.mean, 0.65, 1e-12);
+  fs::remove_all(root);
+}
+
 // Checkpoint frequency is not a hyperparameter: seeds written with and without save-every form one
 // configuration, and the table does not name the key.
 TEST(Report, CheckpointFrequencyDoesNotSplitAConfiguration) {

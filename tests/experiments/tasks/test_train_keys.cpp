@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -217,24 +219,43 @@ TEST(TrainKeys, ANulByteInANumberIsAnErrorOfLopaTrain) {
   }
 }
 
-// A checkpoint written before a key existed resumes under a binary that has the key at its default; any
-// other difference, or a recorded key this binary lacks, is named.
-TEST(TrainKeys, ResumeAcceptsOnlyKeysAddedAtTheirDefaults) {
-  const std::map<std::string, std::string> now = {{"model", "m"}, {"task", "rte"}, {"lr", "0.01"}};
-  auto recorded = now;  // as read_ini gives a config.ini: every key of that day's table
+// A checkpoint written before a key existed resumes under a binary that has the key, when the key's
+// absence means what the run is now asked to do; any other difference, or a recorded key this binary
+// lacks, is named.
+TEST(TrainKeys, ResumeComparesAnAbsentKeyAsTheBehaviourBeforeIt) {
+  const std::map<std::string, std::string> now = {{"model", "m"}, {"task", "sst2"}, {"lr", "0.01"}};
+  auto recorded = now;  // every key of that day's table
   for (const auto& k : train_config_keys())
     if (!recorded.count(k.name)) recorded[k.name] = k.default_value;
   EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "");
-  recorded.erase("holdout-max");  // a run started before holdout-max existed
+  recorded.erase("save-initial");  // came without changing anything: absent = its default
   EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "");
-  auto capped = now;
-  capped["holdout-max"] = "0";
-  EXPECT_EQ(TrainConfig::resume_difference(recorded, capped), "'holdout-max' was '1000', now '0'");
-  auto other_lr = now;
+  recorded.erase("holdout-max");  // came with a cap on the holdout: absent = no cap
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "'holdout-max' was '0', now '1000'");
+  auto uncapped = now;
+  uncapped["holdout-max"] = "0";
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, uncapped), "");
+  auto other_lr = uncapped;
   other_lr["lr"] = "0.003";
   EXPECT_EQ(TrainConfig::resume_difference(recorded, other_lr), "'lr' was '0.01', now '0.003'");
   recorded["retired-key"] = "1";
-  EXPECT_EQ(TrainConfig::resume_difference(recorded, now), "'retired-key' is recorded but is no key of this lopa");
+  EXPECT_EQ(TrainConfig::resume_difference(recorded, uncapped), "'retired-key' is recorded but is no key of this lopa");
+}
+
+// A config.ini written before holdout-max existed reads as the uncapped holdout that run used, so that
+// `lopa eval --run` and `--adapter` rebuild its splits.
+TEST(TrainKeys, AnOlderConfigIniReadsAsWhatItsRunDid) {
+  const std::string path = testing::TempDir() + "lopa-old-config.ini";
+  {
+    std::ofstream f(path);
+    f << "# lopa train: every resolved key of this run\nmodel = m\ntask = sst2\nholdout = 0.1\nlr = 0.01\n";
+  }
+  const auto kv = TrainConfig::read_ini(path);
+  EXPECT_EQ(kv.at("holdout-max"), "0");
+  EXPECT_EQ(kv.at("save-initial"), "false");  // a default like any other
+  EXPECT_EQ(kv.at("lr"), "0.01");
+  EXPECT_EQ(TrainConfig::from_map(kv).holdout_max, 0);
+  std::remove(path.c_str());
 }
 
 }  // namespace
