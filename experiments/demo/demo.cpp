@@ -38,8 +38,8 @@ void write_synth_facts_data(const std::string& dir) {
 
 const std::map<std::string, std::string>& demo_default_lr_grids() {
   static const std::map<std::string, std::string> grids = {
-      {"pt", "0.1, 0.03, 0.01"}, {"idpg", "0.01, 0.003, 0.001"}, {"lopa", "0.003, 0.001, 0.0003"},
-      {"lora", "0.003, 0.001, 0.0003"}};
+      {"pt", "0.1, 0.03, 0.01"}, {"idpg", "0.003, 0.001, 0.0003"}, {"lopa", "0.01, 0.003, 0.001"},
+      {"lora", "0.01, 0.003, 0.001"}};
   return grids;
 }
 

@@ -68,9 +68,9 @@ TEST_F(DemoFiles, DefaultSpecsGiveEachMethodItsOwnLearningRateGrid) {
   const std::vector<std::string> methods = {"pt", "idpg", "lopa", "lora"};
   // The grids the README documents: 3 rates per method, spaced x3, placed per method.
   const std::map<std::string, std::set<std::string>> grids = {{"pt", {"0.1", "0.03", "0.01"}},
-                                                              {"idpg", {"0.01", "0.003", "0.001"}},
-                                                              {"lopa", {"0.003", "0.001", "0.0003"}},
-                                                              {"lora", {"0.003", "0.001", "0.0003"}}};
+                                                              {"idpg", {"0.003", "0.001", "0.0003"}},
+                                                              {"lopa", {"0.01", "0.003", "0.001"}},
+                                                              {"lora", {"0.01", "0.003", "0.001"}}};
   ASSERT_EQ(specs.size(), 4u);
   for (size_t i = 0; i < methods.size(); ++i) {
     const auto& m = methods[i];
