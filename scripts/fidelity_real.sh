@@ -9,6 +9,10 @@
 #        scripts/fidelity_real.sh archive  (only step 0b: copy the completed cells' logs into the archive)
 # env:   LOPA (default build/bin/lopa)   TASKS (default "rte sst2")   SEEDS (default "0, 1, 2")
 #        JOBS (sweeps at once, default 2) NICE (default "nice -n 19"; empty: none)
+#        DEVICE (default cpu): another device (cuda) runs the same plan under runs/fidelity-real-<device>
+#        with the archive in experiments/sweeps/fidelity/results-<device>; its probe specs are the
+#        committed ones with that device, fp32 (autocast = none: the CPU runs are fp32 too) and
+#        CELL_JOBS (default 1) cells of each sweep at once (on one GPU, several processes at a time).
 # Completed runs are kept: rerunning the script resumes where it stopped (a sweep never reruns a completed
 # cell), so it can run in pieces. runs/ is not in git and a fresh machine starts without it, so each
 # completed cell's run log (config.ini, metrics.h5, predictions.jsonl: what the sweep's status and
@@ -20,15 +24,26 @@ set -euo pipefail
 {
 cd "$(dirname "$0")/.."
 LOPA=${LOPA:-build/bin/lopa}
-OUT=runs/fidelity-real
+DEVICE=${DEVICE:-cpu}
+CELL_JOBS=${CELL_JOBS:-1}
+SPECS=experiments/sweeps/fidelity
+if [ "$DEVICE" = cpu ]; then
+  OUT=runs/fidelity-real ARCHIVE=$SPECS/results PROBES=$SPECS
+else
+  OUT=runs/fidelity-real-${DEVICE//:/} ARCHIVE=$SPECS/results-${DEVICE//:/} PROBES=runs/fidelity-real-${DEVICE//:/}/specs
+fi
 TASKS=${TASKS:-rte sst2}
 SEEDS=${SEEDS:-0, 1, 2}
 NICE=${NICE-nice -n 19}
 JOBS=${JOBS:-2}
-SPECS=experiments/sweeps/fidelity
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
-ARCHIVE=$SPECS/results
 mkdir -p "$OUT/logs" "$OUT/specs"
+if [ "$DEVICE" != cpu ]; then
+  for t in $TASKS; do
+    sed -e "s|^device = cpu\$|device = $DEVICE\nautocast = none|" -e "s|^root = runs/fidelity-real/|root = $OUT/|" \
+        -e "s|^jobs = 1\$|jobs = $CELL_JOBS|" "$SPECS/real-probe-$t.ini" > "$PROBES/real-probe-$t.ini"
+  done
+fi
 
 # 0a. Restore archived cells that runs/ lacks (a run directory with a log is left alone: it may be newer).
 if [ -d "$ARCHIVE" ]; then
@@ -43,7 +58,7 @@ fi
 #     exit, so that an interrupted session keeps what it finished).
 archive() {
   local spec root
-  for spec in "$SPECS"/real-probe-*.ini "$OUT"/specs/real-final-*.ini; do
+  for spec in "$PROBES"/real-probe-*.ini "$OUT"/specs/real-final-*.ini; do
     [ -e "$spec" ] || continue
     root=$(sed -n 's/^root = //p' "$spec")
     { "$LOPA" sweep status --spec "$spec" 2>/dev/null || true; } | awk '$2 == "completed" {print $1}' |
@@ -72,7 +87,7 @@ run_specs() {  # spec files on stdin, JOBS sweeps at a time; each sweep's output
 }
 
 # 1. The learning-rate probe (seed 0, shorter runs).
-for t in $TASKS; do echo "$SPECS/real-probe-$t.ini"; done | run_specs
+for t in $TASKS; do echo "$PROBES/real-probe-$t.ini"; done | run_specs
 
 archive
 
@@ -81,9 +96,9 @@ archive
 for t in $TASKS; do
   "$LOPA" report --root "$OUT/probe/$t" --select-by holdout --report dev > "$OUT/probe-$t.md"
   "$LOPA" report --root "$OUT/probe/$t" --select-by holdout --report dev --format csv > "$OUT/probe-$t.csv"
-  python3 - "$OUT/probe-$t.csv" "$SPECS/real-probe-$t.ini" "$t" "$SEEDS" "$OUT/specs" <<'PY'
+  python3 - "$OUT/probe-$t.csv" "$PROBES/real-probe-$t.ini" "$t" "$SEEDS" "$OUT/specs" "$OUT" <<'PY'
 import csv, re, sys
-csv_path, probe, task, seeds, out = sys.argv[1:]
+csv_path, probe, task, seeds, out, root = sys.argv[1:]
 rows = list(csv.reader(l for l in open(csv_path) if l.strip()))
 head = rows[0]
 # "rte accuracy selected" (one FM in the table), or "<model>/rte accuracy selected" (several)
@@ -99,7 +114,7 @@ for r in rows[1:]:
     lr = re.search(r"(?:^|[ ,;])lr=([0-9.eE+-]+)", r[sel]).group(1)
     variant = method + (f"-r{rank}" if rank else "")
     t = text.replace(f"name = real-probe-{task}", f"name = real-final-{task}-{variant}")
-    t = t.replace(f"root = runs/fidelity-real/probe/{task}", f"root = runs/fidelity-real/final/{task}-{variant}")
+    t = t.replace(f"root = {root}/probe/{task}", f"root = {root}/final/{task}-{variant}")
     t = re.sub(r"^\[grid\.[a-z]+\]\n(?:[a-z-]+ = .*\n)*\n?", "", t, flags=re.M)   # the per-method grids
     t = re.sub(r"^method = .*$", f"method = {method}", t, flags=re.M)
     t = re.sub(r"^seed = .*$", f"seed = {seeds}", t, flags=re.M)

@@ -35,6 +35,9 @@ void save_checkpoint(const std::string& dir, const ProcessGroup& pg, const Named
   opt.save(opt_ar);
   ar.write("optimizer", opt_ar);
   ar.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  // On a GPU, dropout draws from the device's generator: without its state a resumed run would repeat
+  // the masks of step 0 instead of continuing the uninterrupted run's.
+  if (!pg.device.is_cpu()) ar.write("rng_device", at::globalContext().defaultGenerator(pg.device).get_state());
   ar.write("state_step", at::tensor(state.step));
   ar.write("state_epoch", at::tensor(state.epoch));
   ar.write("state_batch_in_epoch", at::tensor(state.batch_in_epoch));
@@ -95,6 +98,14 @@ TrainState load_checkpoint(const std::string& dir, const ProcessGroup& pg, const
     at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the default generator
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng);
+  }
+  if (!pg.device.is_cpu()) {
+    at::Tensor device_rng;
+    LOPA_CHECK(ar.try_read("rng_device", device_rng), file, ": no state of the ", pg.device.str(),
+               " random generator (written on another device?)");
+    at::Generator gen = at::globalContext().defaultGenerator(pg.device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(device_rng);
   }
   ar.read("state_step", step);
   ar.read("state_epoch", epoch);

@@ -7,17 +7,31 @@
 #                      and the all-reduce benchmark.
 #   full:              the lopa program (HDF5 and Boost from the sysroot, no tests), then the bf16
 #                      train-step MFU of a ~1.1B Llama (bench/gpu_train_bench.sh).
+#   fidelity:          the lopa program, a 5-step smoke run of each method on the GPU, then issue 17's
+#                      real-data plan (scripts/fidelity_real.sh, DEVICE=cuda) until FIDELITY_DEADLINE
+#                      (seconds since the epoch; default: 560 s after this script started); the
+#                      completed cells' logs come back as $OUT/results-cuda.tar.gz (resumable: a later
+#                      call restores them). Needs .gpu/shared with glue-lm-8M and GLUE RTE / SST-2.
 # Logs go to $OUT when set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-runtime}
-[[ $MODE == runtime || $MODE == full ]] || { echo "device.sh: unknown mode '$MODE' (runtime or full)" >&2; exit 2; }
+[[ $MODE == runtime || $MODE == full || $MODE == fidelity ]] ||
+  { echo "device.sh: unknown mode '$MODE' (runtime, full or fidelity)" >&2; exit 2; }
+START=$(date +%s)
 OUT=${OUT:-/tmp/lopa-gpu-out}
 mkdir -p "$OUT"
 SYS=/tmp/lopa-sysroot
 ML=$SYS/usr/lib/x86_64-linux-gnu
 rm -rf "$SYS" && mkdir -p "$SYS"
-for f in .gpu/debs/*.deb; do dpkg -x "$f" "$SYS"; done
+if [[ -f .gpu/sysroot.tar.xz ]]; then  # scripts/gpu/pack_sysroot.sh's pruned sysroot
+  tar -C "$SYS" -xJf .gpu/sysroot.tar.xz
+else
+  for f in .gpu/debs/*.deb; do dpkg -x "$f" "$SYS"; done
+fi
+# cpp-httplib is found through pkg-config: the sysroot's pkgconf, reading only the sysroot's .pc files,
+# whose /usr paths it prefixes with the sysroot.
+export PKG_CONFIG_SYSROOT_DIR=$SYS PKG_CONFIG_LIBDIR=$ML/pkgconfig:$SYS/usr/share/pkgconfig
 export OPAL_PREFIX=$SYS/usr
 export PATH=$SYS/usr/bin:$PATH
 export LD_LIBRARY_PATH=$ML/openmpi/lib:$ML:${LD_LIBRARY_PATH:-}
@@ -44,15 +58,60 @@ configure() {  # BUILD_DIR, then the mode's own -D options
     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr;$ML/cmake;$SYS/usr/share/cmake" \
     -DMPI_C_COMPILER="$SYS/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$SYS/usr/bin/mpiexec.openmpi" \
     -DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB" \
-    -DCUDA_RUNTIME_INCLUDE_DIR=/usr/local/cuda/include 2>&1 | tee "$OUT/configure.log" | grep -E "lopa:|Error|error" || true
+    -DCUDA_RUNTIME_INCLUDE_DIR=/usr/local/cuda/include -DPKG_CONFIG_EXECUTABLE="$SYS/usr/bin/pkgconf" 2>&1 | tee "$OUT/configure.log" | grep -E "lopa:|Error|error" || true
 }
-if [[ $MODE == full ]]; then
+if [[ $MODE == full || $MODE == fidelity ]]; then
   BUILD=build-gpu-full
-  configure $BUILD -DLOPA_BUILD_TESTS=OFF -DLOPA_BUILD_BENCH=OFF -DLOPA_USE_TCMALLOC=OFF -DLOPA_HDF5_PREFIX="$SYS/usr"
+  if [[ ! -x $BUILD/bin/lopa ]]; then  # a warm machine keeps the last call's build
+    configure $BUILD -DLOPA_BUILD_TESTS=OFF -DLOPA_BUILD_BENCH=OFF -DLOPA_USE_TCMALLOC=OFF -DLOPA_HDF5_PREFIX="$SYS/usr"
+  fi
   cmake --build $BUILD -j"$(nproc)" --target lopa 2>&1 | tee "$OUT/build.log" | grep -E "error|Error" | tail -40
+  echo "built in $(( $(date +%s) - START )) s"
   # HDF5 from the sysroot needs its system libraries (curl, ssl, ...) on this machine: name what is missing.
   missing=$(ldd $BUILD/bin/lopa | grep "not found" || true)
   [[ -z $missing ]] || { echo "device.sh: libraries missing on this machine:"; echo "$missing"; exit 1; }
+fi
+if [[ $MODE == fidelity ]]; then
+  [[ -e ../shared ]] || ln -s "$PWD/.gpu/shared" ../shared  # the specs read ../shared, as here
+  export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+  echo "== smoke: 5 steps of each method on the GPU, at once (RTE, glue-lm-8M, fp32)"
+  t0=$(date +%s)
+  declare -A pid
+  for m in pt idpg lopa lora fft; do
+    $BUILD/bin/lopa train --model ../shared/models/glue-lm-8M --task rte --data-dir ../shared/data \
+      --method $m --max-steps 5 --eval-every 5 --max-eval-examples 64 --device cuda --autocast none \
+      --out /tmp/lopa-smoke-$m > "$OUT/smoke-$m.log" 2>&1 &
+    pid[$m]=$!
+  done
+  smoke_ok=1
+  for m in pt idpg lopa lora fft; do
+    if wait "${pid[$m]}" && [[ -f /tmp/lopa-smoke-$m/metrics.h5 ]]; then
+      echo "smoke $m: ok"
+    else
+      smoke_ok=0; echo "smoke $m: FAILED"; tail -5 "$OUT/smoke-$m.log"
+    fi
+  done
+  echo "smoke: $(( $(date +%s) - t0 )) s"
+  [[ $smoke_ok == 1 ]] || exit 1
+  deadline=${FIDELITY_DEADLINE:-$((START + 560))}
+  left=$((deadline - $(date +%s)))
+  echo "== issue 17's plan on the GPU for up to $left s (JOBS=${JOBS:-4}, CELL_JOBS=${CELL_JOBS:-7})"
+  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader -l 30 > "$OUT/gpu-util.csv" &
+  smi=$!
+  mkdir -p experiments/sweeps/fidelity/results-cuda
+  DEVICE=cuda LOPA=$BUILD/bin/lopa JOBS=${JOBS:-4} CELL_JOBS=${CELL_JOBS:-7} NICE= \
+    timeout --kill-after=5 "$left" bash scripts/fidelity_real.sh > "$OUT/fidelity.log" 2>&1 ||
+    echo "fidelity_real.sh stopped: exit $? (124: the deadline)"
+  kill $smi 2>/dev/null || true
+  tail -20 "$OUT/fidelity.log"
+  tail -n 3 runs/fidelity-real-cuda/logs/*.log 2>/dev/null || true
+  DEVICE=cuda LOPA=$BUILD/bin/lopa bash scripts/fidelity_real.sh archive
+  tar -C experiments/sweeps/fidelity -czf "$OUT/results-cuda.tar.gz" results-cuda
+  (cd runs/fidelity-real-cuda && tar -czf "$OUT/sweep-logs.tar.gz" logs specs $(ls -d *.md *.csv */*/sweep/logs 2>/dev/null))
+  echo "completed cells: $(find experiments/sweeps/fidelity/results-cuda -name metrics.h5 | wc -l); $(( $(date +%s) - START )) s in all"
+  exit 0
+fi
+if [[ $MODE == full ]]; then
   echo "== bf16 train step, ~1.1B Llama, one GPU (PT, LoPA, LoRA)"
   bash bench/gpu_train_bench.sh $BUILD /tmp/lopa-gpu-work | tee "$OUT/train_bench.jsonl"
   exit 0
