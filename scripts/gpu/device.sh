@@ -65,7 +65,11 @@ if [[ $MODE == full || $MODE == fidelity ]]; then
   if [[ ! -x $BUILD/bin/lopa ]]; then  # a warm machine keeps the last call's build
     configure $BUILD -DLOPA_BUILD_TESTS=OFF -DLOPA_BUILD_BENCH=OFF -DLOPA_USE_TCMALLOC=OFF -DLOPA_HDF5_PREFIX="$SYS/usr"
   fi
-  cmake --build $BUILD -j"$(nproc)" --target lopa 2>&1 | tee "$OUT/build.log" | grep -E "error|Error" | tail -40
+  if ! cmake --build $BUILD -j"$(nproc)" --target lopa > "$OUT/build.log" 2>&1; then
+    grep -E -A3 "error|Error" "$OUT/build.log" | head -60
+    echo "device.sh: the build failed ($OUT/build.log)"
+    exit 1
+  fi
   echo "built in $(( $(date +%s) - START )) s"
   # HDF5 from the sysroot needs its system libraries (curl, ssl, ...) on this machine: name what is missing.
   missing=$(ldd $BUILD/bin/lopa | grep "not found" || true)
