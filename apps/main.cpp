@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     try {
       return c.run(lopa::app::Args(argv + 2, argv + argc));
     } catch (const std::exception& e) {
-      std::cerr << "lopa " << name << ": error: " << e.what() << std::endl;
+      std::cerr << lopa::str("lopa ", name, ": error: ", e.what(), "\n") << std::flush;  // one write (see abort_job)
       return 1;
     }
   }

@@ -32,7 +32,9 @@ std::pair<int, int> world_position() {
 
 void abort_job(const std::string& what) {
   const auto [rank, size] = world_position();
-  std::cerr << "rank " << rank << ": " << what << std::endl;
+  // One write: std::cerr is unbuffered, and mpirun forwards each write on its own, so a line written
+  // piecewise can come out split by the launcher's own MPI_ABORT banner.
+  std::cerr << str("rank ", rank, ": ", what, "\n") << std::flush;
   if (MpiRuntime::initialized() && size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
   std::exit(1);
 }

@@ -34,7 +34,7 @@ MpiRuntime::~MpiRuntime() {
     // Not MPI_Finalize (it would wait for ranks that wait for this one), and not MPI_Abort (the
     // exception's message, printed by whoever catches it, would be lost): the process exits non-zero
     // without finalising, and mpirun/srun end every other rank.
-    std::cerr << "rank " << rank << ": failed (the error follows); the launcher ends the job" << std::endl;
+    std::cerr << str("rank ", rank, ": failed (the error follows); the launcher ends the job\n") << std::flush;
     return;
   }
   MPI_Finalize();

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   try {
     return command(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "worker: error: " << e.what() << std::endl;
+    std::cerr << lopa::str("worker: error: ", e.what(), "\n") << std::flush;
     return 1;
   }
 }
