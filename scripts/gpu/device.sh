@@ -81,18 +81,19 @@ if [[ $MODE == fidelity ]]; then
   echo "== smoke: 5 steps of each method on the GPU, at once (RTE, glue-lm-8M, fp32)"
   t0=$(date +%s)
   declare -A pid
+  mkdir -p /tmp/lopa-smoke  # not in $OUT: the tool returns 8 files at most
   for m in pt idpg lopa lora fft; do
     $BUILD/bin/lopa train --model ../shared/models/glue-lm-8M --task rte --data-dir ../shared/data \
       --method $m --max-steps 5 --eval-every 5 --max-eval-examples 64 --device cuda --autocast none \
-      --out /tmp/lopa-smoke-$m > "$OUT/smoke-$m.log" 2>&1 &
+      --out /tmp/lopa-smoke/$m > /tmp/lopa-smoke/$m.log 2>&1 &
     pid[$m]=$!
   done
   smoke_ok=1
   for m in pt idpg lopa lora fft; do
-    if wait "${pid[$m]}" && [[ -f /tmp/lopa-smoke-$m/metrics.h5 ]]; then
+    if wait "${pid[$m]}" && [[ -f /tmp/lopa-smoke/$m/metrics.h5 ]]; then
       echo "smoke $m: ok"
     else
-      smoke_ok=0; echo "smoke $m: FAILED"; tail -5 "$OUT/smoke-$m.log"
+      smoke_ok=0; echo "smoke $m: FAILED"; tail -5 /tmp/lopa-smoke/$m.log
     fi
   done
   echo "smoke: $(( $(date +%s) - t0 )) s"
@@ -111,7 +112,8 @@ if [[ $MODE == fidelity ]]; then
   tail -n 3 runs/fidelity-real-cuda/logs/*.log 2>/dev/null || true
   DEVICE=cuda LOPA=$BUILD/bin/lopa bash scripts/fidelity_real.sh archive
   tar -C experiments/sweeps/fidelity -czf "$OUT/results-cuda.tar.gz" results-cuda
-  (cd runs/fidelity-real-cuda && tar -czf "$OUT/sweep-logs.tar.gz" logs specs $(ls -d *.md *.csv */*/sweep/logs 2>/dev/null))
+  (cd runs/fidelity-real-cuda && tar -czf "$OUT/sweep-logs.tar.gz" logs specs $(ls -d *.md *.csv */*/sweep/logs 2>/dev/null) \
+     --exclude='lopa-smoke/*/*' -C /tmp lopa-smoke)
   echo "completed cells: $(find experiments/sweeps/fidelity/results-cuda -name metrics.h5 | wc -l); $(( $(date +%s) - START )) s in all"
   exit 0
 fi
