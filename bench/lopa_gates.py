@@ -20,7 +20,8 @@ Reported per run (one line), then per method and learning rate (mean over the ru
   |u| |v| (@0)       mean Frobenius norm of the row head's output u (m×r) and the column head's v (d×r),
                      trained (and at step 0)
   I std@0            std of the gate logits at step 0 (from the step-0 adapter, below)
-  I mean / I std     mean and std of the gate logits u vᵀ over instances and entries; max|I| the largest
+  I mean / I std     mean and std of the gate logits u vᵀ over instances and entries; max|I| the largest;
+  |I|>17             share of the logits beyond ±17, where an fp32 sigmoid is exactly 0 or 1
   off∀ / on∀         fraction of the m×d gate entries closed (< 0.05) for every instance (Z_S gets no
                      gradient there) / open (> 0.95) for every instance (a static, PT-like entry)
   sd_i(G)            the across-instance std of each gate entry, averaged over the m×d entries
@@ -53,6 +54,9 @@ relation. Per relation, the accuracy and the share of the commonest predicted va
   bench/lopa_gates.py [--split dev] [--n 72] [--lopa build/bin/lopa] [--make-initial DIR]
                       [--initial-root DIR] [--lr METHOD=LR,...] [--ablate] [--json OUT]
                       RUN_DIR... | --root DEMO_OUT
+  bench/lopa_gates.py --glue [--n 128] [--make-initial DIR] RUN_DIR...   (GLUE runs, e.g. issue 17's real-data
+                      cells: the instances are the first N rows of their task's dev.tsv in lopa's template; no
+                      relations, no per-instance accuracy, --ablate not for these)
 
 Only torch, numpy and the standard library (the pure-Python safetensors reader of llama_ref.py).
 """
@@ -130,6 +134,41 @@ def read_split(path, n):
     except OSError as e:
         raise GateError(f"{path}: cannot read ({e})")
     return rows
+
+
+# lopa's default prompt templates of the GLUE tasks in ../shared/data (experiments/tasks/templates.cpp).
+GLUE = {
+    "sst2": ("SST-2", "Sentence: {sentence}\nSentiment:"),
+    "rte": ("RTE", "Premise: {sentence1}\nHypothesis: {sentence2}\nDoes the premise entail the hypothesis? Answer:"),
+    "mrpc": ("MRPC", "Sentence 1: {sentence1}\nSentence 2: {sentence2}\nDo both sentences mean the same thing? Answer:"),
+    "qnli": ("QNLI", "Question: {question}\nSentence: {sentence}\nDoes the sentence answer the question? Answer:"),
+}
+
+
+def glue_rows(runs, n):
+    """--glue: the first n rows of the runs' GLUE dev split as {"prompt": text}, in lopa's template."""
+    keys = {(r["cfg"].get("task", ""), r["cfg"].get("data-dir", "../shared/data")) for r in runs}
+    if len(keys) != 1:
+        raise GateError(f"--glue: the runs must share one task and data-dir, got {sorted(keys)}")
+    task, data_dir = keys.pop()
+    if task not in GLUE:
+        raise GateError(f"--glue: task '{task}' has no template here ({', '.join(GLUE)})")
+    folder, template = GLUE[task]
+    path = os.path.join(data_dir, "glue", folder, "dev.tsv")
+    rows = []
+    try:
+        with open(path) as f:
+            head = f.readline().rstrip("\n").split("\t")
+            for i, line in enumerate(f, 2):
+                cols = line.rstrip("\n").split("\t")
+                if len(cols) != len(head):
+                    raise GateError(f"{path}:{i}: {len(cols)} columns, the header has {len(head)}")
+                rows.append({"prompt": template.format(**dict(zip(head, cols)))})
+                if n and len(rows) >= n:
+                    break
+    except OSError as e:
+        raise GateError(f"{path}: cannot read ({e})")
+    return rows, path
 
 
 _EMB = {}
@@ -357,6 +396,8 @@ def analyse(r, rows, lopa, verify, initial_root, value_relation):
                   "i_absmax": float(inst.abs().max())})
         if s["combine"] == "mul":  # the gate figures only mean something where there is a gate
             s.update({"sat_lo": float((g < 0.05).float().mean()), "sat_hi": float((g > 0.95).float().mean()),
+                  # beyond ±17 an fp32 sigmoid is exactly 0 or 1: no gradient reaches the heads through it
+                  "i_fp32": float((inst.abs() > 17).float().mean()),
                   "g_mean": float(g.mean()), "g_inst_sd": float(g.std(0, unbiased=False).mean()),
                   # per entry (m×d) over the instances: closed for all (Z_S gets no gradient there), open for
                   # all (a static PT entry), or switching with the instance
@@ -513,7 +554,7 @@ def fmt(v, f="{:.3f}"):
 COLS = [("method", "method", "{}"), ("lr", "lr", "{}"), ("seed", "seed", "{}"), ("init", "init", "{}"),
         ("rank", "r", "{}"), ("combine", "comb", "{}"), ("head_dim", "h", "{}"), ("sat_lo", "sat<.05", "{:.3f}"), ("sat_hi", "sat>.95", "{:.3f}"),
         ("u_norm0", "|u|@0", "{:.3f}"), ("v_norm0", "|v|@0", "{:.3f}"), ("u_norm", "|u|", "{:.2f}"),
-        ("v_norm", "|v|", "{:.2f}"), ("i_std0", "I std@0", "{:.4f}"), ("i_mean", "I mean", "{:.3f}"), ("i_std", "I std", "{:.3f}"), ("i_absmax", "max|I|", "{:.2f}"),
+        ("v_norm", "|v|", "{:.2f}"), ("i_std0", "I std@0", "{:.4f}"), ("i_mean", "I mean", "{:.3f}"), ("i_std", "I std", "{:.3f}"), ("i_absmax", "max|I|", "{:.2f}"), ("i_fp32", "|I|>17", "{:.3f}"),
         ("g_mean", "G mean", "{:.3f}"), ("off_all", "off∀", "{:.3f}"), ("on_all", "on∀", "{:.3f}"), ("g_inst_sd", "sd_i(G)", "{:.4f}"), ("inst_rel", "sd_i(Z)/rms(Z)", "{:.4f}"),
         ("rel_r2", "rel R²", "{:.2f}"), ("z_norm", "|Z|", "{:.2f}"), ("zs_norm", "|Z_S|", "{:.2f}"),
         ("zs0_norm", "|Z_S0|", "{:.2f}"), ("zs0_vocab_rows", "Z_S0 rows=vocab", "{}"), ("drift", "drift", "{:.2f}"), ("acc", "dev acc", "{:.1f}"),
@@ -548,6 +589,8 @@ def main(argv=None):
     ap.add_argument("runs", nargs="*", help="run directories (lopa, idpg, pt)")
     ap.add_argument("--root", help="a `lopa demo` output directory: its runs/{lopa,idpg,pt}/*")
     ap.add_argument("--data", help="the split's JSONL (default: ROOT/data/synth-facts/SPLIT.jsonl)")
+    ap.add_argument("--glue", action="store_true",
+                    help="instances from the runs' GLUE dev.tsv (their task and data-dir) in lopa's template")
     ap.add_argument("--split", default="dev")
     ap.add_argument("--n", type=int, default=72, help="first N instances (0: all)")
     ap.add_argument("--lopa", default=os.path.join(HERE, "..", "build", "bin", "lopa"))
@@ -565,17 +608,20 @@ def main(argv=None):
             dirs += sorted(d for d in glob.glob(os.path.join(a.root, "runs", m, "*")) if os.path.isdir(os.path.join(d, "adapter")))
     if not dirs:
         raise GateError("no run directories (give RUN_DIR... or --root DEMO_OUT)")
-    data = a.data or (os.path.join(a.root, "data", "synth-facts", a.split + ".jsonl") if a.root else None)
-    if not data:
-        raise GateError("--data SPLIT.jsonl is needed without --root")
-    rows = read_split(data, a.n)
-    # A value's relation, from the answers of the split's instances (synth-facts' 12 values, 3 relations).
-    value_relation = {}
-    for p in glob.glob(os.path.join(os.path.dirname(data), "*.jsonl")):
-        for row in read_split(p, 0):
-            if "answer" in row and "relation" in row:
-                value_relation[row["answer"]] = row["relation"]
     runs = [load_run(d) for d in dirs]
+    value_relation = {}
+    if a.glue:
+        rows, data = glue_rows(runs, a.n)
+    else:
+        data = a.data or (os.path.join(a.root, "data", "synth-facts", a.split + ".jsonl") if a.root else None)
+        if not data:
+            raise GateError("--data SPLIT.jsonl (or --glue) is needed without --root")
+        rows = read_split(data, a.n)
+        # A value's relation, from the answers of the split's instances (synth-facts' 12 values, 3 relations).
+        for p in glob.glob(os.path.join(os.path.dirname(data), "*.jsonl")):
+            for row in read_split(p, 0):
+                if "answer" in row and "relation" in row:
+                    value_relation[row["answer"]] = row["relation"]
     if a.lr:
         keep = dict(p.split("=", 1) for p in a.lr.split(","))
         runs = [r for r in runs if r["method"] not in keep or float(r["cfg"].get("lr", "nan")) == float(keep[r["method"]])]
@@ -588,6 +634,13 @@ def main(argv=None):
         n = emb.norm(dim=1)
         print(f"FM {fm}: token-embedding row norm mean {n.mean():.3f} (sd {n.std():.3f}, min {n.min():.3f}, "
               f"max {n.max():.3f}); N(0,1) rows of d={emb.shape[1]}: {emb.shape[1] ** 0.5:.2f}")
+    for (enc, pool, _), e in _EMB.items():  # how much the instances differ in what the heads are given
+        en = torch.nn.functional.normalize(e.double(), dim=1)
+        cos = en @ en.T
+        k = e.shape[0]
+        print(f"encoder {enc} (pooling {pool}), {k} instances: sd_i(e)/rms(e) "
+              f"{float(e.std(0, unbiased=False).mean() / e.pow(2).mean().sqrt()):.3f}, mean cosine between two "
+              f"instances {float((cos.sum() - k) / (k * (k - 1))):.3f}, |e| {float(e.norm(dim=1).mean()):.1f}")
     if all("relation" in row for row in rows):
         for (enc, pool, _), e in _EMB.items():
             print(f"encoder {enc} (pooling {pool}): relation R² of the instances' embeddings "
