@@ -136,7 +136,8 @@ def read_split(path, n):
     return rows
 
 
-# lopa's default prompt templates of the GLUE tasks in ../shared/data (experiments/tasks/templates.cpp).
+# lopa's default prompt templates of the GLUE tasks in ../shared/data (experiments/tasks/templates.cpp). A copy that
+# drifted from lopa's would show: the soft prompts recomputed from these texts would differ from `lopa prompt`'s.
 GLUE = {
     "sst2": ("SST-2", "Sentence: {sentence}\nSentiment:"),
     "rte": ("RTE", "Premise: {sentence1}\nHypothesis: {sentence2}\nDoes the premise entail the hypothesis? Answer:"),
@@ -610,6 +611,8 @@ def main(argv=None):
         raise GateError("no run directories (give RUN_DIR... or --root DEMO_OUT)")
     runs = [load_run(d) for d in dirs]
     value_relation = {}
+    if a.glue and a.ablate:
+        raise GateError("--ablate evaluates on synth-facts' dev and test splits; it does not take --glue")
     if a.glue:
         rows, data = glue_rows(runs, a.n)
     else:
