@@ -100,6 +100,7 @@ bool select_value(const std::vector<double>& series, const std::string& select, 
 struct UsableRun {
   RunData data;
   std::string method, task, model, m, r, group_key, row_key;
+  std::string merged_values;  // the merge keys' values, "k=v, k=v" ("" without merge keys)
   json config_for_key;  // config minus ignored keys
   double value = 0;
   // Split mode: the metric per evaluation step on the selection and the reported split (NaN dropped).
@@ -212,28 +213,61 @@ const Cell* Report::cell(int row, int col) const {
 }
 
 Report build_report(const std::string& root, const ReportOptions& options) {
-  LOPA_CHECK(fs::is_directory(root), root, ": not a directory (--root)");
+  return build_report(std::vector<std::string>{root}, options);
+}
+
+Report build_report(const std::vector<std::string>& roots, const ReportOptions& options) {
+  LOPA_CHECK(!roots.empty(), "lopa report: no --root given");
+  for (const auto& root : roots) LOPA_CHECK(fs::is_directory(root), root, ": not a directory (--root)");
   LOPA_CHECK(options.select == "best" || options.select == "last", "--select ", options.select,
              ": expected best or last");
   LOPA_CHECK(options.select_by.empty() == options.report_split.empty(),
              "--select-by and --report go together (e.g. --select-by dev --report test)");
+  // Keys that place a run in a row or a column: pooling runs that differ in them would mix rows.
+  static const std::set<std::string> kStructuralKeys = {"method", "task", "model", "num-virtual-tokens", "rank"};
+  std::set<std::string> merge;
+  for (const auto& k : options.merge_keys) {
+    LOPA_CHECK(!kStructuralKeys.count(k), "--merge-keys ", k,
+               ": it places runs in the table's rows or columns; runs that differ in it cannot be pooled");
+    LOPA_CHECK(!kIgnoredKeys.count(k), "--merge-keys ", k, ": runs that differ in it are always pooled already");
+    const auto& keys = lopa::train_keys();
+    LOPA_CHECK(std::any_of(keys.begin(), keys.end(), [&](const lopa::TrainKey& t) { return k == t.name; }),
+               "--merge-keys ", k, ": not a configuration key of lopa train (see lopa train --help)");
+    merge.insert(k);
+  }
   const bool split_mode = !options.select_by.empty();
   Report rep;
-  rep.root = root;
+  for (const auto& root : roots) rep.root += (rep.root.empty() ? "" : ", ") + root;
   rep.select = options.select;
   rep.select_by = options.select_by;
   rep.report_split = options.report_split;
+  rep.merge_keys.assign(merge.begin(), merge.end());
 
+  // Every metrics.h5 under the roots, once (a root inside another, or named twice, adds nothing), shown
+  // relative to its root when there is one root and with the root's path when there are several.
   std::vector<std::string> paths;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
-       it != end; it.increment(ec)) {
-    if (ec) break;
-    if (it->path().filename() == "metrics.h5") paths.push_back(it->path().string());
+  std::map<std::string, std::string> shown;
+  std::set<fs::path> seen;
+  for (const auto& root : roots) {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+         it != end; it.increment(ec)) {
+      if (ec) break;
+      if (it->path().filename() != "metrics.h5") continue;
+      std::error_code cec;
+      const fs::path canonical = fs::weakly_canonical(it->path(), cec);
+      if (!seen.insert(cec ? it->path() : canonical).second) continue;
+      const std::string p = it->path().string();
+      paths.push_back(p);
+      shown[p] = roots.size() == 1 ? it->path().lexically_relative(root).string() : p;
+    }
   }
   std::sort(paths.begin(), paths.end());
   rep.runs_found = static_cast<int>(paths.size());
-  auto rel = [&](const std::string& p) { return fs::path(p).lexically_relative(root).string(); };
+  auto rel = [&](const std::string& p) {
+    auto it = shown.find(p);
+    return it == shown.end() ? p : it->second;
+  };
 
   // 1. Read; keep completed runs with identity attributes.
   std::vector<UsableRun> runs;
@@ -320,14 +354,30 @@ Report build_report(const std::string& root, const ReportOptions& options) {
     for (const auto& k : lopa::train_keys())
       if (!kIgnoredKeys.count(k.name) && !u.config_for_key.contains(k.name))
         u.config_for_key[k.name] = lopa::value_when_absent(k);
+    for (const auto& k : merge) {
+      u.merged_values += (u.merged_values.empty() ? "" : ", ") + k + "=" + config_value(u.config_for_key, k);
+      u.config_for_key.erase(k);
+    }
     if (uses_m(u.method) || !known_method(u.method)) u.m = config_value(config, "num-virtual-tokens");
     if (uses_r(u.method) || !known_method(u.method)) u.r = config_value(config, "rank");
     u.group_key = u.config_for_key.dump() + "|" + u.method + "|" + u.task + "|" + u.model;
     u.row_key = u.method + "|" + u.m + "|" + u.r;
     used.push_back(&u);
   }
+  // One run per seed in a configuration: the same seed twice (two roots holding one cell, or a CPU and
+  // a GPU run pooled by merge_keys) would count as two seeds. The first in path order is used.
   std::map<std::string, Group> groups;
-  for (auto* u : used) groups[u->group_key].runs.push_back(u);
+  for (auto* u : used) {
+    auto& g = groups[u->group_key];
+    const int64_t seed = u->data.attr_int("seed");
+    auto dup = std::find_if(g.runs.begin(), g.runs.end(), [&](const UsableRun* o) { return o->data.attr_int("seed") == seed; });
+    if (dup != g.runs.end()) {
+      rep.excluded.push_back({rel(u->data.path), "completed", "seed " + std::to_string(seed) +
+                              " of this configuration is already in the table from " + rel((*dup)->data.path)});
+      continue;
+    }
+    g.runs.push_back(u);
+  }
   for (auto& [k, g] : groups) {
     if (split_mode && !choose_step(&g, lower_is_better_metric(task_metric[g.runs[0]->task]))) {
       g.usable = false;
@@ -434,6 +484,18 @@ Report build_report(const std::string& root, const ReportOptions& options) {
                             "), chosen on the values shown");
     }
     if (split_mode && c.chosen_config.empty()) c.chosen_config = "lr=" + config_value(best->runs[0]->config_for_key, "lr");
+    std::map<std::string, std::vector<int64_t>> merged_seeds;  // merge keys' values -> seeds
+    for (const auto* u : best->runs) merged_seeds[u->merged_values].push_back(u->data.attr_int("seed"));
+    if (merged_seeds.size() > 1) {
+      for (auto& [values, seeds] : merged_seeds) {
+        std::sort(seeds.begin(), seeds.end());
+        c.merged += std::string(c.merged.empty() ? "" : "; ") + values + " (seed" + (seeds.size() == 1 ? "" : "s");
+        for (size_t i = 0; i < seeds.size(); ++i) c.merged += (i ? ", " : " ") + std::to_string(seeds[i]);
+        c.merged += ")";
+      }
+      rep.notes.push_back(rep.rows[c.row].label + " on " + rep.cols[c.col].model + "/" + rep.cols[c.col].task +
+                          ": pooled over " + c.merged);
+    }
     if (options.with_train) mean_loss_curve(best->runs, &c);
     rep.cells.push_back(std::move(c));
   }
@@ -632,8 +694,11 @@ std::string caption(const Report& rep) {
           " value over seeds in each cell" +
           (rep.select_by == rep.report_split ? " (selected on the split shown: optimistic)" : std::string());
   }
+  std::string pooled;
+  for (const auto& k : rep.merge_keys) pooled += (pooled.empty() ? "" : ", ") + k;
+  if (!pooled.empty()) pooled = "; runs that differ only in " + pooled + " are pooled (see the notes)";
   return m + "; " + how + "; mean ± sample std (n-1) over seeds, n = seeds; best mean per column marked; " +
-         std::to_string(rep.runs_used) + " of " + std::to_string(rep.runs_found) + " runs used";
+         std::to_string(rep.runs_used) + " of " + std::to_string(rep.runs_found) + " runs used" + pooled;
 }
 
 std::string fmt_signed(double v, const std::string& metric) {
@@ -754,7 +819,7 @@ std::string format_report(const Report& rep, const std::string& format) {
     }
   } else if (format == "latex") {
     const bool multi = several_models(rep);
-    os << "% lopa report --root " << rep.root << "\n";
+    os << "% lopa report over " << rep.root << "\n";
     std::string cap = latex_escape(caption(rep));
     for (size_t p; (p = cap.find("±")) != std::string::npos;) cap.replace(p, std::string("±").size(), "$\\pm$");
     os << "\\begin{table}[t]\n\\centering\n\\caption{" << cap << "}\n";

@@ -26,6 +26,10 @@ struct ReportOptions {
   // the `report_split` metric of that choice (both required together; equal names = best of the
   // reported split, labelled as such).
   std::string select_by, report_split;
+  // Configuration keys that do not separate experiments in this report (e.g. device, autocast: the
+  // same protocol run on the CPU and on a GPU): runs that differ only in these and the seed share one
+  // group, and each cell names the values it merged. Keys that make rows or columns cannot be merged.
+  std::vector<std::string> merge_keys;
 };
 
 // A run that is not in the table, and why.
@@ -60,6 +64,9 @@ struct Cell {
   // hyperparameters the cell used (chosen_config then always names at least lr).
   int64_t selected_step = -1;
   double select_mean = std::nan("");
+  // With merge_keys: the merged keys' values of the cell's runs and their seeds, e.g.
+  // "device=cpu (seeds 0, 2); device=cuda (seed 1)"; "" when every run had the same values.
+  std::string merged;
 };
 
 // One column's methods compared seed by seed: a and b at their best rows (by the selection split in
@@ -82,7 +89,7 @@ struct Comparison {
 };
 
 struct Report {
-  std::string root, select;
+  std::string root, select;        // root: the --root directories, comma-separated
   bool lower_is_better = false;     // true when the metric is a loss
   std::vector<Row> rows;
   std::vector<Column> cols;
@@ -90,6 +97,7 @@ struct Report {
   std::vector<Comparison> comparisons;  // empty when there is no LoPA run
   std::vector<PairedComparison> paired; // per column: LoPA against each other method (every pair without LoPA)
   std::string select_by, report_split;  // split mode (see ReportOptions), "" otherwise
+  std::vector<std::string> merge_keys;  // see ReportOptions
   std::vector<ExcludedRun> excluded;
   std::vector<std::string> notes;   // e.g. cells where several configurations were aggregated separately
   int runs_found = 0, runs_used = 0;
@@ -100,6 +108,9 @@ struct Report {
 // Reads every metrics.h5 under `root` (recursively) and aggregates it. Throws only when `root` is not
 // a directory or an option is invalid; a bad run becomes an ExcludedRun.
 Report build_report(const std::string& root, const ReportOptions& options);
+// The same over several roots read as one (e.g. a CPU archive and a GPU archive). A seed found twice
+// in one configuration is used once (the first path in sorted order); the other is listed as excluded.
+Report build_report(const std::vector<std::string>& roots, const ReportOptions& options);
 
 // The table, comparison summary and exclusions in one of "md", "csv", "latex". CSV holds the table
 // only (the caller prints the rest elsewhere: see format_report_notes); LaTeX carries the summary and

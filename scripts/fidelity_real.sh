@@ -7,6 +7,7 @@
 #
 # usage: scripts/fidelity_real.sh          (from the repository root; roughly 15-20 h on 2 cores, see the note)
 #        scripts/fidelity_real.sh archive  (only step 0b: copy the completed cells' logs into the archive)
+#        scripts/fidelity_real.sh report   (only the pooled table of step 4, from the archives)
 # env:   LOPA (default build/bin/lopa)   TASKS (default "rte sst2")   SEEDS (default "0, 1, 2")
 #        JOBS (sweeps at once, default 2) NICE (default "nice -n 19"; empty: none)
 #        DEVICE (default cpu): another device (cuda) runs the same plan under runs/fidelity-real-<device>
@@ -73,7 +74,16 @@ archive() {
   done
   return 0  # a status that cannot be read is no reason to stop the runs (set -e)
 }
+# 4. One table over every device's archive (the same protocol, fp32 everywhere), pooled over device and
+#    autocast; each pooled cell names which seeds ran where.
+pooled_report() {
+  local a roots=()
+  for a in "$SPECS"/results/final "$SPECS"/results-*/final; do if [ -d "$a" ]; then roots+=(--root "$a"); fi; done
+  if [ "${#roots[@]}" -eq 0 ]; then echo "fidelity_real.sh: no final cells archived yet" >&2; return 1; fi
+  "$LOPA" report "${roots[@]}" --merge-keys device,autocast --select-by holdout --report dev | tee "$OUT/final-report-pooled.md"
+}
 if [ "${1:-}" = archive ]; then archive; exit 0; fi
+if [ "${1:-}" = report ]; then pooled_report; exit 0; fi
 trap archive EXIT
 # With autogroup scheduling (Linux's default for desktop and VM kernels) nice only ranks processes
 # within their session's group: started under setsid, the cells still took half of the cores from an
@@ -138,5 +148,8 @@ done
 # 3. Seeds 0, 1, 2 at full length, then the table.
 for t in $TASKS; do ls "$OUT/specs/real-final-$t-"*.ini; done | run_specs
 "$LOPA" report --root "$OUT/final" --select-by holdout --report dev | tee "$OUT/final-report.md"
+
+archive
+pooled_report
 exit
 }

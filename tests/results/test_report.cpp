@@ -218,7 +218,9 @@ TEST_F(ReportTest, SelectLastUsesFinalEvaluation) {
   const Cell& a = cell_of(rep, "LoPA (m=10, r=4)", "sst2");  // 0.75 0.79 0.77
   EXPECT_NEAR(a.mean, 0.77, 1e-12);
   EXPECT_NEAR(a.std, 0.02, 1e-12);
-  EXPECT_THROW(build_report(root_->string(), ReportOptions{"", "median", false}), lopa::Error);
+  ReportOptions median;
+  median.select = "median";
+  EXPECT_THROW(build_report(root_->string(), median), lopa::Error);
 }
 
 TEST_F(ReportTest, MarkdownAndCsvShowTheValues) {

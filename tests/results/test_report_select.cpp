@@ -167,6 +167,87 @@ TEST(ReportSelect, OptionsGoTogether) {
   fs::remove_all(root);
 }
 
+// One run of `method` at `seed` under `root`, with extra config keys (device, autocast), evaluated on
+// holdout and dev at step 10.
+void write_run(const fs::path& root, const std::string& method, int seed, const nlohmann::json& extra,
+               double holdout, double dev) {
+  nlohmann::json cfg = {{"method", method}, {"task", "rte"}, {"model", "m/tiny"}, {"seed", std::to_string(seed)},
+                        {"lr", "0.001"},    {"num-virtual-tokens", "4"}, {"rank", "1"}};
+  cfg.update(extra);
+  const fs::path dir = root / (method + "-s" + std::to_string(seed));
+  fs::create_directories(dir);
+  RunInfo info;
+  info.method = method;
+  info.task = "rte";
+  info.model = "m/tiny";
+  info.seed = seed;
+  info.config_json = cfg.dump();
+  info.eval_split = "holdout";
+  auto log = RunLog::create((dir / "metrics.h5").string(), info);
+  log.log_train(10, 1.0, 1e-3, 1, 1, 1);
+  log.log_eval(10, {{"accuracy", holdout}});
+  log.log_eval("dev", 10, {{"accuracy", dev}});
+  log.set_status_completed();
+}
+
+TEST(ReportSelect, SeveralRootsAndMergedKeysPoolOneProtocolRunOnTwoDevices) {
+  const fs::path base = fs::temp_directory_path() / ("lopa-merge-" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  const nlohmann::json cpu = {{"device", "cpu"}};
+  const nlohmann::json gpu = {{"device", "cuda"}, {"autocast", "none"}};
+  // LoPA: seeds 1 and 2 on the GPU, seed 0 on the CPU; seed 1 ran on both (the CPU copy must not count twice).
+  write_run(base / "cpu", "lopa", 0, cpu, .60, .50);
+  write_run(base / "cpu", "lopa", 1, cpu, .99, .99);
+  write_run(base / "gpu", "lopa", 1, gpu, .70, .60);
+  write_run(base / "gpu", "lopa", 2, gpu, .80, .70);
+  // PT: all three seeds on the GPU.
+  for (int s = 0; s < 3; ++s) write_run(base / "gpu", "pt", s, gpu, .5, .40 + .05 * s);
+  ReportOptions o;
+  o.select_by = "holdout";
+  o.report_split = "dev";
+
+  // Without merging, device and autocast are configuration keys: LoPA's CPU and GPU runs are two groups.
+  const Report apart = build_report(std::vector<std::string>{(base / "cpu").string(), (base / "gpu").string()}, o);
+  EXPECT_EQ(apart.runs_found, 7);
+  EXPECT_EQ(cell_of(apart, "lopa").num_configs, 2);
+  EXPECT_EQ(cell_of(apart, "lopa").n, 2);
+  EXPECT_TRUE(apart.excluded.empty());
+
+  o.merge_keys = {"device", "autocast"};
+  // The same roots, one of them named twice: each run is read once.
+  const Report rep = build_report(std::vector<std::string>{(base / "gpu").string(), (base / "cpu").string(),
+                                                           (base / "cpu").string()}, o);
+  EXPECT_EQ(rep.runs_found, 7);
+  EXPECT_EQ(rep.runs_used, 6);
+  ASSERT_EQ(rep.excluded.size(), 1u);  // the first in path order is kept: .../cpu/lopa-s1 before .../gpu/lopa-s1
+  EXPECT_NE(rep.excluded[0].path.find("gpu/lopa-s1"), std::string::npos) << rep.excluded[0].path;
+  EXPECT_NE(rep.excluded[0].reason.find("seed 1 of this configuration is already in the table from"), std::string::npos)
+      << rep.excluded[0].reason;
+  const Cell& lopa = cell_of(rep, "lopa");
+  EXPECT_EQ(lopa.num_configs, 1);
+  EXPECT_EQ(lopa.n, 3);
+  EXPECT_NEAR(lopa.mean, (.50 + .99 + .70) / 3, 1e-12);
+  EXPECT_EQ(lopa.merged, "autocast=auto, device=cpu (seeds 0, 1); autocast=none, device=cuda (seed 2)");
+  EXPECT_TRUE(cell_of(rep, "pt").merged.empty());  // one device: nothing pooled
+  // Paired over seeds 0..2 across devices: LoPA - PT = .10, .54, .20.
+  ASSERT_EQ(rep.paired.size(), 1u);
+  EXPECT_EQ(rep.paired[0].pairs, 3);
+  EXPECT_NEAR(rep.paired[0].mean_diff, (.10 + .54 + .20) / 3, 1e-12);
+  const std::string md = format_report(rep, "md") + format_report_notes(rep);
+  EXPECT_NE(md.find("runs that differ only in autocast, device are pooled"), std::string::npos) << md;
+  EXPECT_NE(md.find("pooled over autocast=auto, device=cpu (seeds 0, 1); autocast=none, device=cuda (seed 2)"),
+            std::string::npos) << md;
+
+  // Keys that make rows or columns, keys that never separate runs, and unknown keys are refused.
+  for (const char* bad : {"method", "rank", "seed", "devices"}) {
+    o.merge_keys = {bad};
+    EXPECT_THROW(build_report((base / "gpu").string(), o), lopa::Error) << bad;
+  }
+  o.merge_keys.clear();
+  EXPECT_THROW(build_report(std::vector<std::string>{(base / "gpu").string(), (base / "nope").string()}, o), lopa::Error);
+  fs::remove_all(base);
+}
+
 TEST(PairedComparison, HandDerivedTTest) {
   // Differences .10 .15 .05 .15: mean .1125, sd sqrt(.006875 / 3) = .047871, t = 4.7001 > t(0.975, 3) = 3.182.
   const std::map<int64_t, double> a = {{0, .80}, {1, .90}, {2, .85}, {3, .95}, {9, 1.0}};
