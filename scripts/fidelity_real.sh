@@ -2,8 +2,9 @@
 # Issue 17, real data at CPU scale: PT, IDPG, LoPA (r 1 and 4), LoRA (r 4) and FFT on RTE (10 epochs) and
 # SST-2 (1 epoch) with the decoder FM ../shared/models/glue-lm-8M. Each method's learning rate is probed on
 # seed 0 with shorter runs (experiments/sweeps/fidelity/real-probe-{rte,sst2}.ini: RTE 3 epochs, SST-2 600
-# steps), selected on the holdout split (never on dev), then seeds 0, 1, 2 run at full length at that lr and
-# `lopa report --select-by holdout --report dev` prints the table (mean ± std over seeds, paired comparisons).
+# steps), selected on the holdout split (never on dev) over every device's probe cells, then seeds 0, 1, 2
+# run at full length at that lr and `lopa report --select-by holdout --report dev` prints the table (mean ±
+# std over seeds, paired comparisons).
 #
 # usage: scripts/fidelity_real.sh          (from the repository root; roughly 15-20 h on 2 cores, see the note)
 #        scripts/fidelity_real.sh archive  (only step 0b: copy the completed cells' logs into the archive)
@@ -104,8 +105,15 @@ archive
 # 2. Each report row's lr as selected on holdout; one final spec per (task, row): the probe spec with that
 #    method, rank and lr fixed, full length, the seeds crossed.
 for t in $TASKS; do
-  "$LOPA" report --root "$OUT/probe/$t" --select-by holdout --report dev > "$OUT/probe-$t.md"
-  "$LOPA" report --root "$OUT/probe/$t" --select-by holdout --report dev --format csv > "$OUT/probe-$t.csv"
+  # Every device's probe cells count (one protocol, fp32 everywhere; the CPU extended the GPU's grids):
+  # this plan's and the other devices' archives, pooled over device and autocast. A cell that ran on
+  # two devices is read once (the first in path order; `lopa report` lists the other).
+  probe_roots=(--root "$OUT/probe/$t")
+  for a in "$SPECS"/results/probe/$t "$SPECS"/results-*/probe/$t; do
+    if [ -d "$a" ] && [ "$a" != "$ARCHIVE/probe/$t" ]; then probe_roots+=(--root "$a"); fi
+  done
+  "$LOPA" report "${probe_roots[@]}" --merge-keys device,autocast --select-by holdout --report dev > "$OUT/probe-$t.md"
+  "$LOPA" report "${probe_roots[@]}" --merge-keys device,autocast --select-by holdout --report dev --format csv > "$OUT/probe-$t.csv"
   python3 - "$OUT/probe-$t.csv" "$PROBES/real-probe-$t.ini" "$t" "$SEEDS" "$OUT/specs" "$OUT" <<'PY'
 import csv, re, sys
 csv_path, probe, task, seeds, out, root = sys.argv[1:]
