@@ -11,6 +11,7 @@
 #        scripts/fidelity_real.sh report   (only the pooled table of step 4, from the archives)
 # env:   LOPA (default build/bin/lopa)   TASKS (default "rte sst2")   SEEDS (default "0, 1, 2")
 #        JOBS (sweeps at once, default 2) NICE (default "nice -n 19"; empty: none)
+#        PROBE (default 1; 0: skip step 1, select from the archived probe cells of every device)
 #        DEVICE (default cpu): another device (cuda) runs the same plan under runs/fidelity-real-<device>
 #        with the archive in experiments/sweeps/fidelity/results-<device>; its probe specs are the
 #        committed ones with that device, fp32 (autocast = none: the CPU runs are fp32 too) and
@@ -97,8 +98,11 @@ run_specs() {  # spec files on stdin, JOBS sweeps at a time; each sweep's output
     "$LOPA" {}
 }
 
-# 1. The learning-rate probe (seed 0, shorter runs).
-for t in $TASKS; do echo "$PROBES/real-probe-$t.ini"; done | run_specs
+# 1. The learning-rate probe (seed 0, shorter runs). PROBE=0 skips it: step 2 then selects from the probe
+#    cells already archived, on any device (on the CPU, the rest of the grid is 19 RTE cells, ~3 h).
+if [ "${PROBE:-1}" != 0 ]; then
+  for t in $TASKS; do echo "$PROBES/real-probe-$t.ini"; done | run_specs
+fi
 
 archive
 
