@@ -141,7 +141,7 @@ for r in rows[1:]:
     t = re.sub(r"^method = .*$", f"method = {method}", t, flags=re.M)
     t = re.sub(r"^seed = .*$", f"seed = {seeds}", t, flags=re.M)
     t = re.sub(r"^(epochs|max-steps) = .*$", length, t, flags=re.M)
-    if task == "sst2":  # 3,788 steps: evaluate about every tenth of the epoch
+    if task == "sst2":  # 4,146 steps: evaluate about every tenth of the epoch
         t = re.sub(r"^eval-every = .*$", "eval-every = 400", t, flags=re.M)
         t = re.sub(r"^# every 200 steps;", "# every 400 steps;", t, flags=re.M)
     t = t.replace("[fixed]\n", f"[fixed]\nlr = {lr}\n" + (f"rank = {rank}\n" if rank else ""))
